@@ -1,0 +1,81 @@
+// tips/core/compat.h - the ONLY place that looks at TORCH_VERSION.
+// LibTorch 1.13 (Debian, CPU) and 2.x (the GPU machine's PyTorch) differ in: the fused attention op,
+// the autocast API, and c10d class layout (ProcessGroup vs Backend). Everything else calls these shims.
+#pragma once
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <ATen/autocast_mode.h>
+
+#define TIPS_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace tips::compat {
+
+// Version string of the LibTorch we were compiled against, e.g. "1.13.1".
+inline std::string torch_version() { return TORCH_VERSION; }
+
+// softmax(q k^T * scale + bias) v over the last two dims.
+// q: (B, H, Nq, d), k/v: (B, H, Nk, d). key_padding_mask: undefined, or bool (B, Nk) with true = ignore.
+// Returns (B, H, Nq, d). On 2.x this is the fused SDPA kernel (flash / mem-efficient on CUDA);
+// on 1.13 explicit math in the input dtype with a float32 softmax.
+inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                                  const torch::Tensor& v,
+                                                  const torch::Tensor& key_padding_mask = {}) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+#if TIPS_TORCH_AT_LEAST(2, 0)
+  c10::optional<torch::Tensor> attn_mask;
+  if (key_padding_mask.defined()) {
+    // SDPA takes "true = attend" for bool masks; broadcast over heads and queries.
+    attn_mask = key_padding_mask.logical_not().view({q.size(0), 1, 1, k.size(2)});
+  }
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0, /*is_causal=*/false, scale);
+#else
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Nq, Nk)
+  if (key_padding_mask.defined()) {
+    scores = scores.masked_fill(key_padding_mask.view({q.size(0), 1, 1, k.size(2)}),
+                                -std::numeric_limits<float>::infinity());
+  }
+  auto probs = torch::softmax(scores.to(torch::kFloat), /*dim=*/-1).to(q.scalar_type());
+  return torch::matmul(probs, v);
+#endif
+}
+
+// RAII: bf16/fp16 autocast on CUDA for the enclosing scope; a no-op when `enabled` is false.
+class AutocastGuard {
+ public:
+  AutocastGuard(bool enabled, torch::ScalarType dtype) : enabled_(enabled) {
+    if (!enabled_) return;
+#if TIPS_TORCH_AT_LEAST(2, 4)
+    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+    prev_enabled_ = at::autocast::is_enabled();
+    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~AutocastGuard() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TIPS_TORCH_AT_LEAST(2, 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
+#else
+    at::autocast::set_enabled(prev_enabled_);
+    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+#endif
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool enabled_;
+  bool prev_enabled_ = false;
+  torch::ScalarType prev_dtype_ = torch::kBFloat16;
+};
+
+}  // namespace tips::compat

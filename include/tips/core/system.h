@@ -1,0 +1,19 @@
+// tips/core/system.h - facts about the machine that change results or speed: the BLAS in use,
+// thread counts, CUDA. Checked once at start-up and logged; a reference BLAS gets a loud warning.
+#pragma once
+#include <string>
+
+namespace tips::sys {
+
+struct BlasInfo {
+  std::string library;   // path of the BLAS shared object mapped into this process, or "unknown"
+  bool is_reference;     // true for netlib's reference BLAS (~20x slower matmul than OpenBLAS)
+};
+
+// Inspects /proc/self/maps after touching a matmul, so the BLAS LibTorch dispatches to is loaded.
+BlasInfo detect_blas();
+
+// Logs LibTorch version, threads, CUDA devices and BLAS; warns loudly for the reference BLAS.
+void log_startup_environment();
+
+}  // namespace tips::sys

@@ -1,0 +1,33 @@
+// tips/eval/config.h - evaluation settings (YAML section `eval`).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tips::eval {
+
+enum class SegMode { kWhole, kSlide };
+enum class ClsToken { kCls1, kCls2 };
+
+struct EvalConfig {
+  std::string seg_manifest = "data/fashion_mosaic/test.jsonl";      // canvases with label maps
+  std::string cls_manifest = "data/fashion_mosaic/single_test.jsonl"; // single items for zero-shot cls
+  std::vector<std::string> class_names;     // empty: taken from the dataset
+  std::vector<std::string> templates{       // the 9 TCL templates
+      "itap of a {}.",          "a bad photo of a {}.", "a origami {}.",
+      "a photo of the large {}.", "a {} in a video game.", "art of the {}.",
+      "a photo of the small {}.", "a photo of many {}.", "a photo of {}s."};
+  bool value_trick = true;                  // MaskCLIP value-projected patches in the last block
+  SegMode seg_mode = SegMode::kWhole;
+  int64_t image_size = 112;                 // evaluation resolution (pixels)
+  int64_t slide_window = 448;
+  int64_t slide_stride = 336;
+  std::string background_class = "background";  // "" = no background class
+  ClsToken cls_token = ClsToken::kCls1;
+  int64_t knn_k = 20;
+  double knn_temperature = 0.07;
+  int64_t max_images = 0;                   // 0 = whole split
+  int64_t batch_size = 64;
+};
+
+}  // namespace tips::eval

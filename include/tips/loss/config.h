@@ -1,0 +1,59 @@
+// tips/loss/config.h - which loss terms run and with what weights/temperatures (YAML section `loss`).
+// A weight of 0 removes the term entirely: it is not computed. Defaults reproduce TIPSv2:
+// L = contrastive + 1.0 * DINO + 2.0 * iBOT++ (all patches).
+#pragma once
+#include <cstdint>
+
+#include "tips/train/schedule.h"
+
+namespace tips::loss {
+
+enum class ContrastiveKind { kSoftmax, kSigmoid };
+enum class ImageView { kUnmasked, kMasked };      // which global-crop forward feeds the contrastive loss
+enum class ClsChoice { kCls1, kCls2, kBoth };     // which CLS token(s) feed the DINO head
+enum class Centering { kEma, kSinkhorn };         // teacher target normalisation
+
+struct ContrastiveConfig {
+  double weight = 1.0;                                  // 0 disables
+  ContrastiveKind kind = ContrastiveKind::kSoftmax;     // softmax (CLIP/TIPS) | sigmoid (SigLIP)
+  double temperature_init = 0.07;                       // learnable tau; trained TIPS ends at ~0.004
+  bool learn_temperature = true;                        // not clamped: see issue 3
+  double sigmoid_bias_init = -10.0;                     // SigLIP logit bias init (sigmoid only)
+  ImageView image_view = ImageView::kUnmasked;          // unmasked global crop (default) or masked view
+  bool two_streams = true;                              // (CLS1, stream1) + (CLS2, stream2) averaged; false: CLS1 only
+};
+
+struct DinoConfig {
+  double weight = 1.0;                                  // alpha; 0 disables
+  ClsChoice cls = ClsChoice::kCls1;                     // which CLS feeds the DINO head
+  double student_temp = 0.1;
+  train::ScheduleConfig teacher_temp{0.04, 0.07, 0.07, 0, train::ScheduleShape::kConstant};
+  Centering centering = Centering::kEma;
+  double center_momentum = 0.9;
+  int64_t sinkhorn_iters = 3;
+  bool global_student = false;                          // also use the masked global crop as a student view
+};
+
+struct IbotConfig {
+  double weight = 2.0;                                  // beta; 0 disables
+  bool all_patches = true;                              // true: iBOT++ (every patch); false: masked only (iBOT)
+  bool separate_group_means = false;                    // all_patches: mean(masked)+mean(visible) instead of Eq. 3
+  double student_temp = 0.1;
+  train::ScheduleConfig teacher_temp{0.04, 0.07, 0.07, 0, train::ScheduleShape::kConstant};
+  Centering centering = Centering::kEma;
+  double center_momentum = 0.9;
+  int64_t sinkhorn_iters = 3;
+};
+
+struct KoleoConfig {
+  double weight = 0.0;                                  // off by default (not in TIPS)
+};
+
+struct LossConfig {
+  ContrastiveConfig contrastive;
+  DinoConfig dino;
+  IbotConfig ibot;
+  KoleoConfig koleo;
+};
+
+}  // namespace tips::loss

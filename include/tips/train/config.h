@@ -1,0 +1,59 @@
+// tips/train/config.h - teacher policy, optimiser, training-loop and checkpoint settings
+// (YAML sections `teacher`, `optim`, `train`, `ckpt`).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "tips/train/schedule.h"
+
+namespace tips::train {
+
+enum class EmaScope { kHeadOnly, kFull, kNone };
+enum class OptimizerKind { kAdamW, kAdafactor };
+enum class Precision { kFp32, kBf16 };
+enum class DeviceChoice { kAuto, kCpu, kCuda };
+enum class NanPolicy { kSkip, kStop };
+
+struct TeacherConfig {
+  EmaScope ema = EmaScope::kHeadOnly;   // head_only (TIPSv2) | full (TIPS v1, DINOv2) | none
+  ScheduleConfig momentum{0.994, 0.994, 1.0, 0, ScheduleShape::kCosine};
+};
+
+struct OptimConfig {
+  OptimizerKind name = OptimizerKind::kAdamW;                              // adamw | adafactor
+  ScheduleConfig lr{0.0, 5e-4, 1e-6, 1000, ScheduleShape::kCosine};       // per optimizer step
+  ScheduleConfig weight_decay{0.04, 0.04, 0.4, 0, ScheduleShape::kCosine};
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double clip_grad = 3.0;             // global L2 norm; 0 disables
+  double layer_decay = 1.0;           // lr *= layer_decay^(depth - layer) for vision blocks; 1 = off
+  double patch_embed_lr_mult = 1.0;   // extra lr factor for patch_embed (DINOv2 uses 0.2)
+  int64_t freeze_last_layer_steps = 0;// prototype layers get no update for the first N steps
+  int64_t accum_steps = 1;            // micro-batches per optimizer step
+};
+
+struct TrainConfig {
+  int64_t steps = 1000;               // optimizer steps
+  int64_t batch_size = 64;            // global batch (images per optimizer step over all ranks)
+  uint64_t seed = 0;
+  DeviceChoice device = DeviceChoice::kAuto;
+  Precision precision = Precision::kFp32;   // bf16 autocast (CUDA only) with fp32 master weights
+  bool activation_checkpointing = false;
+  std::string run_dir = "runs/default";
+  int64_t log_every = 10;
+  int64_t eval_every = 0;             // 0 = only at the end
+  NanPolicy nan_policy = NanPolicy::kSkip;
+  int64_t max_nan_skips = 20;         // consecutive skipped steps before giving up
+  int64_t threads = 0;                // intra-op threads; 0 = LibTorch default
+};
+
+struct CheckpointConfig {
+  int64_t every = 500;                // steps between checkpoints; 0 = only at the end
+  int64_t keep_last = 3;              // newest K kept
+  int64_t keep_every = 0;             // also keep every N-th step forever; 0 = off
+  int64_t export_every = 0;           // write the official .npz pair every N steps; 0 = at the end only
+  std::string resume;                 // "" = fresh | auto = newest valid in run_dir | path
+};
+
+}  // namespace tips::train

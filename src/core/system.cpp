@@ -1,0 +1,45 @@
+#include "tips/core/system.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "tips/core/compat.h"
+
+namespace tips::sys {
+
+BlasInfo detect_blas() {
+  // Force the BLAS to be loaded and used (it is resolved lazily through libblas.so.3).
+  auto a = torch::ones({64, 64});
+  (void)torch::mm(a, a);
+  BlasInfo info{"unknown", false};
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    if (path.find("openblas") != std::string::npos || path.find("libmkl") != std::string::npos ||
+        path.find("blis") != std::string::npos) {
+      return BlasInfo{path, false};
+    }
+    if (path.find("/libblas.so") != std::string::npos) info = BlasInfo{path, true};
+  }
+  return info;
+}
+
+void log_startup_environment() {
+  spdlog::info("LibTorch {} | intra-op threads {} | CUDA {}", compat::torch_version(), torch::get_num_threads(),
+               torch::cuda::is_available() ? std::to_string(torch::cuda::device_count()) + " device(s)"
+                                           : std::string("not available"));
+  const BlasInfo blas = detect_blas();
+  if (blas.is_reference) {
+    spdlog::warn("!!! LibTorch is using the REFERENCE BLAS ({}): matrix products run ~20x slower. !!!", blas.library);
+    spdlog::warn("hint: apt-get install libopenblas0-pthread (scripts/install_deps.sh does this), then re-run");
+  } else {
+    spdlog::info("BLAS: {}", blas.library);
+  }
+}
+
+}  // namespace tips::sys

@@ -24,6 +24,10 @@ bool fits(const MosaicItem& item, const std::vector<MosaicItem>& placed) {
   return true;
 }
 
+bool same_hue(int color, int background) {
+  return std::string(kMosaicBackgrounds.at(background).name).find(kMosaicColors.at(color).name) != std::string::npos;
+}
+
 // Bilinear resize with half-pixel centres (as OpenCV's INTER_LINEAR when upscaling): src (h, w) -> (s, s).
 void resize_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t s, std::vector<uint8_t>& dst) {
   dst.resize(static_cast<size_t>(s * s));
@@ -71,7 +75,9 @@ MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& poo
     MosaicItem item;
     item.source_index = single && single_source >= 0 ? single_source % pool.size() : rng.randint(0, pool.size());
     item.label = pool.labels[item.source_index];
-    item.color = static_cast<int>(rng.randint(0, kMosaicColors.size()));
+    do {  // a green item on a dark green background would be nearly invisible
+      item.color = static_cast<int>(rng.randint(0, kMosaicColors.size()));
+    } while (same_hue(item.color, spec.background));
     if (single) {
       item.size = rng.randint(std::max(layout.item_min, layout.item_max * 3 / 4), layout.item_max + 1);
       item.x = item.y = (layout.canvas - item.size) / 2;

@@ -17,7 +17,7 @@ inline std::string torch_version() { return TORCH_VERSION; }
 // softmax(q k^T * scale + bias) v over the last two dims.
 // q: (B, H, Nq, d), k/v: (B, H, Nk, d). key_padding_mask: undefined, or bool (B, Nk) with true = ignore.
 // Returns (B, H, Nq, d). On 2.x this is the fused SDPA kernel (flash / mem-efficient on CUDA);
-// on 1.13 explicit math in the input dtype with a float32 softmax.
+// on 1.13 explicit math in the input dtype with a float32 softmax (float64 for float64 inputs).
 inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
                                                   const torch::Tensor& v,
                                                   const torch::Tensor& key_padding_mask = {}) {
@@ -35,7 +35,9 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
     scores = scores.masked_fill(key_padding_mask.view({q.size(0), 1, 1, k.size(2)}),
                                 -std::numeric_limits<float>::infinity());
   }
-  auto probs = torch::softmax(scores.to(torch::kFloat), /*dim=*/-1).to(q.scalar_type());
+  // float32 softmax for half/bf16/float; float64 stays float64 (gradient checks need it).
+  const auto acc = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto probs = torch::softmax(scores.to(acc), /*dim=*/-1).to(q.scalar_type());
   return torch::matmul(probs, v);
 #endif
 }
@@ -78,4 +80,28 @@ class AutocastGuard {
   torch::ScalarType prev_dtype_ = torch::kBFloat16;
 };
 
+}  // namespace tips::compat
+
+// ---- c10d (distributed; used only by src/dist/) -------------------------------------------------------
+// 1.13: ProcessGroupGloo/NCCL derive from c10d::ProcessGroup. 2.x: they derive from c10d::Backend, and
+// ProcessGroup became a dispatching wrapper around backends. Both bases expose the same collective
+// signatures (allreduce/broadcast/allgather/barrier -> c10::intrusive_ptr<c10d::Work>), so src/dist holds
+// and calls the concrete backend through this alias; include TIPS_C10D_BASE_HEADER for its definition.
+// TCPStore(host, TCPStoreOptions), ProcessGroupGloo::Options::create(timeout), createDefaultDevice() and
+// Work::wait(timeout) are spelled the same in both (2.x only adds defaulted arguments).
+// ProcessGroupGloo.hpp / ProcessGroupNCCL.hpp are guarded by USE_C10D_GLOO / USE_C10D_NCCL, which
+// LibTorch's CMake config does not define: src/dist defines them right before including those headers.
+namespace c10d {
+class ProcessGroup;
+class Backend;
+}  // namespace c10d
+
+namespace tips::compat {
+#if TIPS_TORCH_AT_LEAST(2, 0)
+using C10dBackend = ::c10d::Backend;
+#define TIPS_C10D_BASE_HEADER <torch/csrc/distributed/c10d/Backend.hpp>
+#else
+using C10dBackend = ::c10d::ProcessGroup;
+#define TIPS_C10D_BASE_HEADER <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
 }  // namespace tips::compat

@@ -5,6 +5,7 @@
 #include "tips/core/error.h"
 #include "tips/loss/dino.h"
 #include "tips/model/param_count.h"
+#include "tips/model/presets.h"
 #include "tips/model/vit.h"
 
 namespace {
@@ -179,22 +180,16 @@ TEST(Teacher, StateRoundTripsAndIsStrict) {
 
 // The real vision tower: full EMA holds an independent, exact copy that follows the student by EMA.
 TEST(Teacher, FullEmaOfAVisionTransformer) {
-  tips::model::VisionConfig vc;
-  vc.patch_size = 4;
-  vc.dim = 16;
-  vc.depth = 2;
-  vc.num_heads = 2;
-  vc.mlp_hidden = 32;
-  vc.pos_grid = 2;
+  const auto vc = tips::model::vision_preset("tiny");
   tips::model::VisionTransformer vit(vc, /*seed=*/3);
-  tips::model::ProjectionHeads heads(heads_cfg(), 16, 1);
+  tips::model::ProjectionHeads heads(heads_cfg(), vc.dim, 1);
   tips::train::TeacherConfig cfg;
   cfg.ema = EmaScope::kFull;
   Teacher teacher(cfg, {}, {}, heads, vit.ptr());
   EXPECT_EQ(teacher.parameter_count(), tips::model::vision_param_count(vc) + count(*heads));
   auto tvit = teacher.teacher_backbone(vit);
   ASSERT_NE(tvit.ptr(), vit.ptr());
-  const auto images = torch::rand({2, 3, 8, 8});
+  const auto images = torch::rand({2, 3, 2 * vc.patch_size, 2 * vc.patch_size});
   torch::NoGradGuard ng;
   EXPECT_TRUE(torch::equal(tvit->forward(images).cls1, vit->forward(images).cls1));
   for (auto& p : vit->parameters()) p.add_(0.5);

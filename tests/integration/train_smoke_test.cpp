@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "tips/core/error.h"
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
 #include "tips/train/trainer.h"

@@ -19,6 +19,7 @@ std::vector<CommandSpec>& registry() {
 
 void add_config_args(CLI::App& app, ConfigArgs& args) {
   app.add_option("-c,--config", args.files, "YAML config file(s); later files override earlier ones")
+      ->allow_extra_args(false)
       ->check(CLI::ExistingFile);
   app.add_option("overrides", args.overrides, "dotted overrides, e.g. train.steps=100 model.depth=6");
 }

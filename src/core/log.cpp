@@ -11,7 +11,9 @@ int g_rank = 0;
 
 void setup(int rank, int world_size, const std::string& level) {
   g_rank = rank;
-  auto logger = spdlog::stderr_color_mt("tips_" + std::to_string(rank));
+  const std::string name = "tips_" + std::to_string(rank);
+  spdlog::drop(name);  // setup() runs again once the rank is known
+  auto logger = spdlog::stderr_color_mt(name);
   const std::string rank_tag = world_size > 1 ? " [rank " + std::to_string(rank) + "]" : "";
   logger->set_pattern("[%H:%M:%S] [%^%l%$]" + rank_tag + " %v");
   auto lvl = spdlog::level::from_str(level);

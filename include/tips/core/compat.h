@@ -17,7 +17,7 @@ inline std::string torch_version() { return TORCH_VERSION; }
 // softmax(q k^T * scale + bias) v over the last two dims.
 // q: (B, H, Nq, d), k/v: (B, H, Nk, d). key_padding_mask: undefined, or bool (B, Nk) with true = ignore.
 // Returns (B, H, Nq, d). On 2.x this is the fused SDPA kernel (flash / mem-efficient on CUDA);
-// on 1.13 explicit math in the input dtype with a float32 softmax.
+// on 1.13 explicit math in the input dtype with a float32 softmax (float64 for float64 inputs).
 inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
                                                   const torch::Tensor& v,
                                                   const torch::Tensor& key_padding_mask = {}) {
@@ -35,7 +35,9 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
     scores = scores.masked_fill(key_padding_mask.view({q.size(0), 1, 1, k.size(2)}),
                                 -std::numeric_limits<float>::infinity());
   }
-  auto probs = torch::softmax(scores.to(torch::kFloat), /*dim=*/-1).to(q.scalar_type());
+  // float32 softmax for half/bf16/float; float64 stays float64 (gradient checks need it).
+  const auto acc = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto probs = torch::softmax(scores.to(acc), /*dim=*/-1).to(q.scalar_type());
   return torch::matmul(probs, v);
 #endif
 }

@@ -1,0 +1,159 @@
+// tips/data/fashion_mosaic.h - the built-in demo dataset: Fashion-MNIST items on small canvases, with
+// noisy alt-text, medium and long synthetic captions, a class label and a per-pixel label map.
+//
+// This file reads the idx files and writes a manifest + PNG tree; it does not load samples for training
+// (open_source() reads the written manifest like any other). Output of generate_fashion_mosaic(opts):
+//   <out>/train.jsonl, test.jsonl                 1-4 items per canvas (from the 60k train / 10k test images)
+//   <out>/single_train.jsonl, single_test.jsonl   one centred item per canvas (zero-shot classification, kNN)
+//   <out>/images/<split>/NNNNNN.png               RGB canvases, opts.size x opts.size
+//   <out>/masks/<split>/NNNNNN.png                8-bit label maps: 0 background, c+1 for class c
+//   <out>/classes.txt, corpus.txt, meta.json      class names; every train caption (tokenizer corpus); parameters
+// A manifest line: {"image": "images/train/000000.png", "alt_text": "...", "caption_medium": "...",
+//                   "caption_long": "...", "label": 7, "mask": "masks/train/000000.png"}
+// Everything is a function of opts.seed (and the idx files): canvas i of split s draws from
+// SplitMix(derive(seed, s, i)) (s = MosaicSplit id), so thread count does not change the output; single
+// splits walk a pool permutation seeded by derive(seed, s).
+//
+// Example:
+//   tips::data::MosaicOptions o;  o.out_dir = "data/fashion_mosaic";
+//   const auto report = tips::data::generate_fashion_mosaic(o);   // skips when meta.json matches
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tips/core/rng.h"
+
+namespace tips::data {
+
+// Fashion-MNIST class ids 0..9 in order. Label maps store id + 1 (0 = background).
+inline constexpr int kFashionNumClasses = 10;
+inline constexpr std::array<const char*, kFashionNumClasses> kFashionClasses{
+    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"};
+
+// Item tints: the grayscale item (0..1) multiplies the colour's RGB.
+struct NamedColor {
+  const char* name;
+  uint8_t r, g, b;
+};
+inline constexpr std::array<NamedColor, 10> kMosaicColors{{{"red", 230, 40, 40},
+                                                           {"green", 40, 190, 60},
+                                                           {"blue", 60, 100, 240},
+                                                           {"yellow", 240, 220, 40},
+                                                           {"orange", 250, 140, 20},
+                                                           {"purple", 160, 70, 210},
+                                                           {"pink", 250, 120, 180},
+                                                           {"white", 245, 245, 245},
+                                                           {"gray", 150, 150, 150},
+                                                           {"cyan", 40, 210, 220}}};
+
+// Canvas backgrounds: a dark base colour, plain or with low-amplitude noise texture.
+struct NamedBackground {
+  const char* name;
+  uint8_t r, g, b;
+};
+inline constexpr std::array<NamedBackground, 4> kMosaicBackgrounds{
+    {{"black", 8, 8, 8}, {"dark gray", 45, 45, 45}, {"dark blue", 12, 18, 60}, {"dark green", 12, 45, 20}}};
+
+// One split of the idx files: n images of 28x28 uint8 (row-major, 0 = black) and their labels 0..9.
+struct FashionMnist {
+  int64_t rows = 28, cols = 28;
+  std::vector<uint8_t> pixels;  // (n, rows, cols)
+  std::vector<uint8_t> labels;  // (n,)
+  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  const uint8_t* image(int64_t i) const { return pixels.data() + i * rows * cols; }
+};
+
+// Reads <dir>/<prefix>-images-idx3-ubyte[.gz] and <prefix>-labels-idx1-ubyte[.gz] (prefix "train" or
+// "t10k"; the .gz file is preferred, the plain one is a fallback). Throws DataError for a missing file,
+// a bad magic number or mismatched counts.
+FashionMnist load_fashion_mnist(const std::string& dir, const std::string& prefix);
+
+// Split ids: the stream id s in rng::derive(seed, s, canvas index).
+enum class MosaicSplit : uint64_t { kTrain = 1, kTest = 2, kSingleTrain = 3, kSingleTest = 4 };
+
+// Where one item lands on a canvas. size is the square side in pixels (28..56 by default).
+struct MosaicItem {
+  int64_t source_index = 0;  // index into the FashionMnist split
+  int64_t label = 0;         // class id 0..9
+  int64_t x = 0, y = 0;      // top-left corner on the canvas (pixels)
+  int64_t size = 28;         // side of the resized item (pixels)
+  int color = 0;             // index into kMosaicColors
+};
+
+struct MosaicCanvasSpec {
+  int64_t canvas = 112;        // side (pixels)
+  int background = 0;          // index into kMosaicBackgrounds
+  bool textured = false;       // low-amplitude noise on the background
+  uint64_t texture_seed = 0;   // seeds the texture noise
+  std::vector<MosaicItem> items;  // painted in order: later items overwrite earlier ones
+  int64_t label = 0;           // class of the largest item (first one on ties)
+};
+
+struct MosaicCaptions {
+  std::string alt_text;        // short and noisy: one item, a generic phrase, or (~10%) a wrong class
+  std::string caption_medium;  // every item with its colour: "a red sneaker and two blue bags"
+  std::string caption_long;    // every item with colour, size, position, and the background
+};
+
+// Parameters of the placement draws; also used by tests to re-derive canvases.
+struct MosaicLayout {
+  int64_t canvas = 112;        // canvas side (pixels)
+  int64_t item_min = 28;       // item side range (pixels), inclusive
+  int64_t item_max = 56;
+  int64_t max_items = 4;       // 1..max_items items per multi-item canvas
+  int threshold = 64;          // item pixels above this (0..255, after resize) get the class in the label map
+};
+
+// Draws a multi-item canvas (single == false) or one centred item (single == true) from `pool`.
+// single_source >= 0 fixes the item for single canvases (a permutation index), otherwise it is drawn.
+MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& pool, bool single,
+                             int64_t single_source, rng::SplitMix& rng);
+
+// Renders spec: rgb (canvas, canvas, 3) uint8 row-major RGB and label_map (canvas, canvas) uint8.
+void render_canvas(const MosaicLayout& layout, const MosaicCanvasSpec& spec, const FashionMnist& pool,
+                   std::vector<uint8_t>& rgb, std::vector<uint8_t>& label_map);
+
+// Captions for a drawn canvas; the alt-text noise draws from rng.
+MosaicCaptions make_captions(const MosaicCanvasSpec& spec, rng::SplitMix& rng);
+
+// Position word for an item centre: "top left", "top", ..., "center", ..., "bottom right".
+std::string position_name(const MosaicItem& item, int64_t canvas);
+
+struct MosaicOptions {
+  std::string out_dir = "data/fashion_mosaic";
+  std::string mnist_dir = "/usr/share/datasets/fashion-mnist";
+  int64_t size = 112;                 // canvas side (pixels); items are 28..56 px at 112 (scaled with size)
+  int64_t train_count = 20000;        // multi-item canvases from the 60k train images
+  int64_t test_count = 2000;          // multi-item canvases from the 10k test images
+  int64_t single_train_count = 10000; // centred single items (distinct images while count <= pool)
+  int64_t single_test_count = 2000;
+  uint64_t seed = 0;
+  int64_t threads = 0;                // 0 = hardware concurrency
+  int png_compression = 1;            // cv::IMWRITE_PNG_COMPRESSION 0..9
+  bool force = false;                 // regenerate even when meta.json matches
+};
+
+struct MosaicReport {
+  bool skipped = false;      // true: output with the same parameters already existed
+  int64_t images = 0;        // canvases written (all splits)
+  double seconds = 0;        // wall time
+};
+
+// Writes (or keeps) the dataset described above. Throws DataError when the idx files are missing
+// or the output folder cannot be written.
+MosaicReport generate_fashion_mosaic(const MosaicOptions& opts);
+
+// An 8-bit label map as written by the generator: (height, width) uint8 row-major, 0 = background.
+struct LabelMap {
+  int64_t height = 0, width = 0;
+  std::vector<uint8_t> labels;
+};
+// Reads a single-channel PNG label map. Throws DataError when the file is missing or not 8-bit gray.
+LabelMap load_label_map(const std::string& path);
+
+// The layout generate_fashion_mosaic() uses for a canvas side: items from size/4 to size/2 pixels.
+MosaicLayout layout_for_size(int64_t size);
+
+}  // namespace tips::data

@@ -1,0 +1,54 @@
+// tips/train/metrics.h - what a run reports: one JSON object per logged step in <run_dir>/metrics.jsonl,
+// and a progress line (step/total, losses, images/s, data-wait %, ETA) on stderr, redrawn as a bar on a TTY.
+// Only rank 0 writes; other ranks construct a disabled logger.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tips::train {
+
+// Ordered scalar record: insertion order is the column order of the progress line.
+struct MetricRecord {
+  std::vector<std::pair<std::string, double>> values;
+  void set(const std::string& key, double v);
+  double get(const std::string& key, double fallback = 0.0) const;
+};
+
+// ETA from a moving window of step times: robust to the slow first steps.
+class EtaEstimator {
+ public:
+  explicit EtaEstimator(size_t window = 50) : window_(window) {}
+  void tick(double step_seconds);
+  // Seconds left for `remaining` steps; 0 with no data.
+  double eta_seconds(int64_t remaining) const;
+
+ private:
+  size_t window_;
+  std::vector<double> times_;
+  size_t next_ = 0;
+};
+
+// "1h02m", "3m05s", "42s".
+std::string format_duration(double seconds);
+
+class MetricsLogger {
+ public:
+  // enabled=false (non-zero ranks): every call is a no-op. append=true continues an existing file (resume).
+  MetricsLogger(const std::filesystem::path& run_dir, bool enabled, bool append);
+  // Writes {"step": step, ...record} to metrics.jsonl (flushed) and prints the progress line.
+  void log(int64_t step, int64_t total_steps, const MetricRecord& record, double eta_s);
+  // A free-form event (eval results, checkpoint written, skipped step) as a JSON line with "event": name.
+  void event(int64_t step, const std::string& name, const MetricRecord& record);
+
+ private:
+  bool enabled_;
+  bool tty_;
+  std::ofstream out_;
+};
+
+}  // namespace tips::train

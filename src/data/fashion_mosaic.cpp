@@ -1,0 +1,144 @@
+// Mosaic placement draws and rendering (pure functions of a spec; file writing is in mosaic_writer.cpp).
+#include <algorithm>
+#include <cmath>
+
+#include "tips/core/error.h"
+#include "tips/data/fashion_mosaic.h"
+
+namespace tips::data {
+
+namespace {
+
+int64_t overlap_area(const MosaicItem& a, const MosaicItem& b) {
+  const int64_t w = std::min(a.x + a.size, b.x + b.size) - std::max(a.x, b.x);
+  const int64_t h = std::min(a.y + a.size, b.y + b.size) - std::max(a.y, b.y);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+// An item may hide at most a quarter of a smaller one, so captions do not name invisible items.
+bool fits(const MosaicItem& item, const std::vector<MosaicItem>& placed) {
+  for (const auto& p : placed) {
+    const int64_t smaller = std::min(item.size * item.size, p.size * p.size);
+    if (4 * overlap_area(item, p) > smaller) return false;
+  }
+  return true;
+}
+
+bool same_hue(int color, int background) {
+  return std::string(kMosaicBackgrounds.at(background).name).find(kMosaicColors.at(color).name) != std::string::npos;
+}
+
+// Bilinear resize with half-pixel centres (as OpenCV's INTER_LINEAR when upscaling): src (h, w) -> (s, s).
+void resize_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t s, std::vector<uint8_t>& dst) {
+  dst.resize(static_cast<size_t>(s * s));
+  for (int64_t y = 0; y < s; ++y) {
+    const double sy = std::clamp((y + 0.5) * static_cast<double>(h) / s - 0.5, 0.0, static_cast<double>(h - 1));
+    const int64_t y0 = static_cast<int64_t>(sy), y1 = std::min(y0 + 1, h - 1);
+    const double fy = sy - y0;
+    for (int64_t x = 0; x < s; ++x) {
+      const double sx = std::clamp((x + 0.5) * static_cast<double>(w) / s - 0.5, 0.0, static_cast<double>(w - 1));
+      const int64_t x0 = static_cast<int64_t>(sx), x1 = std::min(x0 + 1, w - 1);
+      const double fx = sx - x0;
+      const double top = (1 - fx) * src[y0 * w + x0] + fx * src[y0 * w + x1];
+      const double bottom = (1 - fx) * src[y1 * w + x0] + fx * src[y1 * w + x1];
+      dst[y * s + x] = static_cast<uint8_t>(std::lround((1 - fy) * top + fy * bottom));
+    }
+  }
+}
+
+}  // namespace
+
+MosaicLayout layout_for_size(int64_t size) {
+  if (size < 16)
+    throw DataError("fashion mosaic: canvas size " + std::to_string(size) + " is too small",
+                    "use --size 16 or more (112 by default)");
+  MosaicLayout layout;
+  layout.canvas = size;
+  layout.item_min = size / 4;
+  layout.item_max = size / 2;
+  return layout;
+}
+
+MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& pool, bool single,
+                             int64_t single_source, rng::SplitMix& rng) {
+  TORCH_CHECK(pool.size() > 0, "draw_canvas: empty Fashion-MNIST pool");
+  TORCH_CHECK(layout.item_min >= 1 && layout.item_min <= layout.item_max && layout.item_max <= layout.canvas,
+              "draw_canvas: need 1 <= item_min <= item_max <= canvas, got ", layout.item_min, ", ",
+              layout.item_max, ", ", layout.canvas);
+  MosaicCanvasSpec spec;
+  spec.canvas = layout.canvas;
+  spec.background = static_cast<int>(rng.randint(0, kMosaicBackgrounds.size()));
+  spec.textured = rng.bernoulli(0.5);
+  spec.texture_seed = rng.next_u64();
+  const int64_t count = single ? 1 : rng.randint(1, layout.max_items + 1);
+  for (int64_t i = 0; i < count; ++i) {
+    MosaicItem item;
+    item.source_index = single && single_source >= 0 ? single_source % pool.size() : rng.randint(0, pool.size());
+    item.label = pool.labels[item.source_index];
+    do {  // a green item on a dark green background would be nearly invisible
+      item.color = static_cast<int>(rng.randint(0, kMosaicColors.size()));
+    } while (same_hue(item.color, spec.background));
+    if (single) {
+      item.size = rng.randint(std::max(layout.item_min, layout.item_max * 3 / 4), layout.item_max + 1);
+      item.x = item.y = (layout.canvas - item.size) / 2;
+    } else {
+      item.size = rng.randint(layout.item_min, layout.item_max + 1);
+      for (int attempt = 0; attempt < 20; ++attempt) {  // keep the last try when nothing fits
+        item.x = rng.randint(0, layout.canvas - item.size + 1);
+        item.y = rng.randint(0, layout.canvas - item.size + 1);
+        if (fits(item, spec.items)) break;
+      }
+    }
+    spec.items.push_back(item);
+  }
+  int64_t largest = 0;
+  for (size_t i = 1; i < spec.items.size(); ++i)
+    if (spec.items[i].size > spec.items[largest].size) largest = static_cast<int64_t>(i);
+  spec.label = spec.items[largest].label;
+  return spec;
+}
+
+void render_canvas(const MosaicLayout& layout, const MosaicCanvasSpec& spec, const FashionMnist& pool,
+                   std::vector<uint8_t>& rgb, std::vector<uint8_t>& label_map) {
+  const int64_t c = spec.canvas;
+  rgb.assign(static_cast<size_t>(c * c * 3), 0);
+  label_map.assign(static_cast<size_t>(c * c), 0);
+  const auto& bg = kMosaicBackgrounds.at(spec.background);
+  rng::SplitMix noise(spec.texture_seed);
+  for (int64_t p = 0; p < c * c; ++p) {
+    const int offset = spec.textured ? static_cast<int>(noise.randint(-14, 15)) : 0;
+    rgb[p * 3 + 0] = static_cast<uint8_t>(std::clamp(bg.r + offset, 0, 255));
+    rgb[p * 3 + 1] = static_cast<uint8_t>(std::clamp(bg.g + offset, 0, 255));
+    rgb[p * 3 + 2] = static_cast<uint8_t>(std::clamp(bg.b + offset, 0, 255));
+  }
+  std::vector<uint8_t> item_pixels;
+  for (const auto& item : spec.items) {
+    TORCH_CHECK(item.x >= 0 && item.y >= 0 && item.x + item.size <= c && item.y + item.size <= c,
+                "render_canvas: item at (", item.x, ", ", item.y, ") size ", item.size, " leaves the canvas ", c);
+    resize_bilinear(pool.image(item.source_index), pool.rows, pool.cols, item.size, item_pixels);
+    const auto& col = kMosaicColors.at(item.color);
+    const double tint[3] = {double(col.r), double(col.g), double(col.b)};
+    for (int64_t y = 0; y < item.size; ++y) {
+      for (int64_t x = 0; x < item.size; ++x) {
+        const uint8_t v = item_pixels[y * item.size + x];
+        const int64_t p = (item.y + y) * c + (item.x + x);
+        const double a = v / 255.0;
+        for (int ch = 0; ch < 3; ++ch)
+          rgb[p * 3 + ch] = static_cast<uint8_t>(std::lround(rgb[p * 3 + ch] * (1 - a) + tint[ch] * a));
+        if (v > layout.threshold) label_map[p] = static_cast<uint8_t>(item.label + 1);
+      }
+    }
+  }
+}
+
+std::string position_name(const MosaicItem& item, int64_t canvas) {
+  const int64_t cx = item.x + item.size / 2, cy = item.y + item.size / 2;
+  const int col = static_cast<int>(std::min<int64_t>(2, 3 * cx / canvas));
+  const int row = static_cast<int>(std::min<int64_t>(2, 3 * cy / canvas));
+  static const char* kNames[3][3] = {{"top left", "top", "top right"},
+                                     {"left", "center", "right"},
+                                     {"bottom left", "bottom", "bottom right"}};
+  return kNames[row][col];
+}
+
+}  // namespace tips::data

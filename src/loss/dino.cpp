@@ -1,0 +1,44 @@
+#include "tips/loss/dino.h"
+
+#include "loss_impl.h"
+
+namespace tips::loss {
+
+torch::Tensor dino_loss(const torch::Tensor& student_logits, const torch::Tensor& teacher_probs, double student_temp) {
+  TORCH_CHECK(student_logits.dim() == 3 && teacher_probs.dim() == 3 &&
+                  student_logits.size(1) == teacher_probs.size(1) && student_logits.size(2) == teacher_probs.size(2),
+              "dino_loss: expected student (S, B, K) and teacher (T, B, K), got ", student_logits.sizes(), " and ",
+              teacher_probs.sizes());
+  TORCH_CHECK(student_temp > 0, "dino_loss: student_temp must be > 0, got ", student_temp);
+  // sum_{s,t} CE(t, s) = -sum_s <sum_t t, log p_s>: one (S, B, K) product instead of S*T.
+  const auto log_p = torch::log_softmax(detail::at_least_f32(student_logits) / student_temp, /*dim=*/-1);
+  const auto t_sum = detail::at_least_f32(teacher_probs).sum(0, /*keepdim=*/true);  // (1, B, K)
+  const double pairs = static_cast<double>(student_logits.size(0) * teacher_probs.size(0));
+  return -(t_sum * log_p).sum() / (pairs * static_cast<double>(student_logits.size(1)));
+}
+
+torch::Tensor softmax_center_teacher(const torch::Tensor& logits, const torch::Tensor& center, double temp) {
+  TORCH_CHECK(temp > 0, "softmax_center_teacher: temp must be > 0, got ", temp);
+  TORCH_CHECK(center.size(-1) == logits.size(-1), "softmax_center_teacher: center ", center.sizes(),
+              " does not match logits ", logits.sizes());
+  torch::NoGradGuard no_grad;
+  const auto c = detail::at_least_f32(center).reshape({logits.size(-1)});
+  return torch::softmax((detail::at_least_f32(logits) - c) / temp, /*dim=*/-1);
+}
+
+torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t iters, const SumReducer& reduce) {
+  TORCH_CHECK(logits.dim() == 2, "sinkhorn_knopp: expected (M, K), got ", logits.sizes());
+  TORCH_CHECK(temp > 0 && iters >= 1, "sinkhorn_knopp: need temp > 0 and iters >= 1, got ", temp, ", ", iters);
+  torch::NoGradGuard no_grad;
+  auto q = torch::exp(detail::at_least_f32(logits) / temp);  // (M, K)
+  const auto k = static_cast<double>(q.size(1));
+  const auto rows_global = global_sum(reduce, torch::full({}, static_cast<double>(q.size(0)), q.options()));
+  q.div_(global_sum(reduce, q.sum()));
+  for (int64_t it = 0; it < iters; ++it) {
+    q.div_(global_sum(reduce, q.sum(0, /*keepdim=*/true))).div_(k);  // each prototype: mass 1/K
+    q.div_(q.sum(1, /*keepdim=*/true)).div_(rows_global);             // each row: mass 1/B_global
+  }
+  return q.mul_(rows_global);
+}
+
+}  // namespace tips::loss

@@ -1,0 +1,42 @@
+#include "tips/model/mlp.h"
+
+namespace tips::model {
+
+MlpImpl::MlpImpl(int64_t dim, int64_t hidden) : dim_(dim), hidden_(hidden) { reset(); }
+
+void MlpImpl::reset() {
+  fc1 = register_module("fc1", torch::nn::Linear(dim_, hidden_));
+  fc2 = register_module("fc2", torch::nn::Linear(hidden_, dim_));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2(torch::gelu(fc1(x))); }  // exact (erf) GELU
+
+SwiGluMlpImpl::SwiGluMlpImpl(int64_t dim, int64_t hidden) : dim_(dim), hidden_(hidden) { reset(); }
+
+void SwiGluMlpImpl::reset() {
+  w12 = register_module("w12", torch::nn::Linear(dim_, 2 * hidden_));
+  w3 = register_module("w3", torch::nn::Linear(hidden_, dim_));
+}
+
+torch::Tensor SwiGluMlpImpl::forward(const torch::Tensor& x) {
+  const auto ab = w12(x).chunk(2, /*dim=*/-1);  // 2 x (B, N, H)
+  return w3(torch::silu(ab[0]) * ab[1]);
+}
+
+TextMlpImpl::TextMlpImpl(int64_t dim, int64_t hidden) : dim_(dim), hidden_(hidden) { reset(); }
+
+void TextMlpImpl::reset() {
+  c_fc = register_module("c_fc", torch::nn::Linear(dim_, hidden_));
+  c_proj = register_module("c_proj", torch::nn::Linear(hidden_, dim_));
+}
+
+torch::Tensor TextMlpImpl::forward(const torch::Tensor& x, const torch::Tensor& keep) {
+  auto h = torch::relu(c_fc(x));  // (B, L, M)
+  if (!keep.defined()) return c_proj(h);
+  TORCH_CHECK(keep.sizes() == x.sizes().slice(0, 2), "TextMlp: keep must be (B, L) = ", x.sizes().slice(0, 2),
+              ", got ", keep.sizes());
+  const auto k = keep.to(x.scalar_type()).unsqueeze(-1);  // (B, L, 1)
+  return c_proj(h * k) * k;
+}
+
+}  // namespace tips::model

@@ -1,0 +1,101 @@
+#include "tips/train/metrics.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+namespace tips::train {
+
+void MetricRecord::set(const std::string& key, double v) {
+  for (auto& [k, x] : values)
+    if (k == key) {
+      x = v;
+      return;
+    }
+  values.emplace_back(key, v);
+}
+
+double MetricRecord::get(const std::string& key, double fallback) const {
+  for (const auto& [k, x] : values)
+    if (k == key) return x;
+  return fallback;
+}
+
+void EtaEstimator::tick(double step_seconds) {
+  if (times_.size() < window_) times_.push_back(step_seconds);
+  else times_[next_] = step_seconds;
+  next_ = (next_ + 1) % window_;
+}
+
+double EtaEstimator::eta_seconds(int64_t remaining) const {
+  if (times_.empty()) return 0.0;
+  std::vector<double> sorted = times_;
+  std::sort(sorted.begin(), sorted.end());
+  return sorted[sorted.size() / 2] * static_cast<double>(remaining);  // median: ignores eval/checkpoint spikes
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof(buf), "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+  else if (s >= 60) std::snprintf(buf, sizeof(buf), "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+  else std::snprintf(buf, sizeof(buf), "%llds", (long long)s);
+  return buf;
+}
+
+MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled, bool append)
+    : enabled_(enabled), tty_(::isatty(STDERR_FILENO) == 1) {
+  if (!enabled_) return;
+  std::filesystem::create_directories(run_dir);
+  out_.open(run_dir / "metrics.jsonl", append ? std::ios::app : std::ios::trunc);
+}
+
+namespace {
+nlohmann::json to_json(int64_t step, const MetricRecord& r) {
+  nlohmann::json j;
+  j["step"] = step;
+  for (const auto& [k, v] : r.values) {
+    if (std::isfinite(v)) j[k] = v;
+    else j[k] = std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");  // JSON has no NaN
+  }
+  return j;
+}
+}  // namespace
+
+void MetricsLogger::log(int64_t step, int64_t total_steps, const MetricRecord& record, double eta_s) {
+  if (!enabled_) return;
+  out_ << to_json(step, record).dump() << "\n";
+  out_.flush();
+  std::string line;
+  char buf[64];
+  for (const auto& [k, v] : record.values) {
+    if (k.rfind("loss", 0) != 0 && k != "lr" && k != "imgs_per_s" && k != "data_wait_pct") continue;
+    std::snprintf(buf, sizeof(buf), (k == "lr") ? " %s %.2e" : " %s %.4g", k.c_str(), v);
+    line += buf;
+  }
+  const double pct = 100.0 * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(total_steps, 1));
+  if (tty_) {
+    const int width = 20, filled = static_cast<int>(pct / 100.0 * width);
+    std::fprintf(stderr, "\r[%s%s] %5.1f%% step %lld/%lld%s ETA %s\033[K", std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), pct, (long long)step, (long long)total_steps, line.c_str(),
+                 format_duration(eta_s).c_str());
+    if (step >= total_steps) std::fprintf(stderr, "\n");
+  } else {
+    spdlog::info("step {}/{} ({:.1f}%){} ETA {}", step, total_steps, pct, line, format_duration(eta_s));
+  }
+}
+
+void MetricsLogger::event(int64_t step, const std::string& name, const MetricRecord& record) {
+  if (!enabled_) return;
+  auto j = to_json(step, record);
+  j["event"] = name;
+  out_ << j.dump() << "\n";
+  out_.flush();
+}
+
+}  // namespace tips::train

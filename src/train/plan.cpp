@@ -1,0 +1,191 @@
+#include "tips/train/plan.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "tips/model/heads.h"
+
+namespace tips::train {
+namespace {
+
+// Analytic tower counts, following the official checkpoint layout (shared/specs/tips-checkpoint-format.md).
+// TODO(objectives): switch to model::vision_param_count / text_param_count (model/param_count.h) once merged.
+int64_t vision_params(const model::VisionConfig& c) {
+  const int64_t d = c.dim, h = c.mlp_hidden;
+  const int64_t mlp = c.ffn == model::FfnKind::kSwiGlu ? (d * 2 * h + 2 * h) + (h * d + d) : (d * h + h) + (h * d + d);
+  const int64_t block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + d + 2 * d + mlp + d;  // norms, attn, ls, mlp
+  const int64_t embed = (d * 3 * c.patch_size * c.patch_size + d) + 3 * d + (1 + c.pos_grid * c.pos_grid) * d;
+  return embed + c.depth * block + 2 * d;
+}
+
+int64_t text_params(const model::TextConfig& c) {
+  const int64_t d = c.dim, h = c.mlp_hidden;
+  const int64_t block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (d * h + h) + (h * d + d);
+  return c.vocab_size * d + c.depth * block + 2 * d;
+}
+
+// Multiply-adds x 2 of one forward pass. Attention: QK^T and AV are 2 * n^2 * D each.
+double vit_forward_flops(const model::VisionConfig& c, int64_t patches) {
+  const double d = c.dim, h = c.mlp_hidden, n = static_cast<double>(patches + 2);  // + 2 CLS tokens
+  const double mlp = c.ffn == model::FfnKind::kSwiGlu ? 6 * n * d * h : 4 * n * d * h;
+  const double block = 2 * n * d * 3 * d + 2 * n * d * d + 4 * n * n * d + mlp;
+  return c.depth * block + 2.0 * patches * 3 * c.patch_size * c.patch_size * d;
+}
+
+double text_forward_flops(const model::TextConfig& c) {
+  const double d = c.dim, h = c.mlp_hidden, l = static_cast<double>(c.max_len);
+  return c.depth * (2 * l * d * 3 * d + 2 * l * d * d + 4 * l * l * d + 4 * l * d * h);
+}
+
+double head_forward_flops_per_token(const model::HeadsConfig& c, int64_t in_dim) {
+  return 2.0 * static_cast<double>(model::dino_head_param_count(c, in_dim));  // one MAC per weight
+}
+
+int64_t patches_of(int64_t size, int64_t patch) { return (size / patch) * (size / patch); }
+
+// Forward + backward FLOPs of one optimizer step over the global batch. Composition per image:
+//   student: masked global crop (iBOT, global DINO student), M local crops (DINO), unmasked global crop
+//            (contrastive, image_view unmasked) and the text streams - each 3x forward (fwd + 2x bwd);
+//   teacher: one forward of the unmasked global crop. head_only/none reuse the student's unmasked forward when
+//            the contrastive loss runs it anyway (same weights, detached); full always runs its EMA backbone.
+double step_flops(const config::RunConfig& cfg, EmaScope ema) {
+  const auto& crops = cfg.data.crops;
+  const auto& L = cfg.loss;
+  const int64_t p = cfg.model.patch_size, d = cfg.model.dim;
+  const int64_t n_global = patches_of(crops.global_size, p), n_local = patches_of(crops.local_size, p);
+  const double g = vit_forward_flops(cfg.model, n_global), loc = vit_forward_flops(cfg.model, n_local);
+  const double head = head_forward_flops_per_token(cfg.heads, d);
+  const bool contrastive = L.contrastive.weight > 0, dino = L.dino.weight > 0, ibot = L.ibot.weight > 0;
+  const bool unmasked_student = contrastive && L.contrastive.image_view == loss::ImageView::kUnmasked;
+  const bool masked_student = ibot || (dino && L.dino.global_student) ||
+                              (contrastive && L.contrastive.image_view == loss::ImageView::kMasked);
+  const int64_t cls_per_view = L.dino.cls == loss::ClsChoice::kBoth ? 2 : 1;
+
+  double f = 0;
+  if (masked_student) f += 3 * g;
+  if (dino) f += 3 * crops.local_count * loc;
+  if (unmasked_student) f += 3 * g;
+  if (contrastive) f += 3 * (L.contrastive.two_streams ? 2 : 1) * text_forward_flops(cfg.text);
+  if ((dino || ibot) && (ema == EmaScope::kFull || !unmasked_student)) f += g;  // teacher backbone
+  // Heads: teacher (forward) on the global CLS and patches, students (fwd + bwd) on their CLS / patches.
+  if (dino) {
+    f += head * cls_per_view;
+    f += 3 * head * cls_per_view * (crops.local_count + (L.dino.global_student ? 1 : 0));
+  }
+  if (ibot) f += head * n_global + 3 * head * n_global;
+  return f * crops.global_count * static_cast<double>(cfg.train.batch_size);
+}
+
+std::string millions(double n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, n >= 1e9 ? "%.3fB" : "%.1fM", n >= 1e9 ? n / 1e9 : n / 1e6);
+  return buf;
+}
+
+const char* policy_name(EmaScope e) {
+  return e == EmaScope::kHeadOnly ? "head_only" : e == EmaScope::kFull ? "full" : "none";
+}
+
+}  // namespace
+
+const PolicyPlan& Plan::policy(EmaScope ema) const {
+  for (const auto& p : policies)
+    if (p.ema == ema) return p;
+  TORCH_CHECK(false, "Plan::policy: no row for that policy");
+  return policies.front();
+}
+
+double Plan::head_only_saving() const {
+  return 1.0 - static_cast<double>(policy(EmaScope::kHeadOnly).training_params) /
+                   static_cast<double>(policy(EmaScope::kFull).training_params);
+}
+
+Plan make_plan(const config::RunConfig& cfg) {
+  Plan plan;
+  const auto& m = cfg.model;
+  plan.student_vision = vision_params(m);
+  plan.student_text = cfg.loss.contrastive.weight > 0 ? text_params(cfg.text) : 0;
+  const bool distill = cfg.loss.dino.weight > 0 || cfg.loss.ibot.weight > 0;
+  plan.student_heads = distill ? model::heads_param_count(cfg.heads, m.dim) : 0;
+  plan.contrastive_scalars =
+      cfg.loss.contrastive.weight > 0 ? (cfg.loss.contrastive.kind == loss::ContrastiveKind::kSigmoid ? 2 : 1) : 0;
+  plan.configured = cfg.teacher.ema;
+
+  std::ostringstream v, t, h, b;
+  v << (m.preset.empty() ? "custom" : m.preset) << "/" << m.patch_size << " D=" << m.dim << " depth=" << m.depth
+    << " mlp=" << m.mlp_hidden << (m.ffn == model::FfnKind::kSwiGlu ? " (SwiGLU)" : "") << " pos " << m.pos_grid << "x"
+    << m.pos_grid;
+  t << "depth=" << cfg.text.depth << " D=" << cfg.text.dim << " vocab=" << cfg.text.vocab_size << " len="
+    << cfg.text.max_len << (plan.student_text ? "" : " (unused: contrastive weight 0)");
+  h << "K=" << cfg.heads.prototypes << " hidden=" << cfg.heads.hidden << " bottleneck=" << cfg.heads.bottleneck
+    << " layers=" << cfg.heads.num_layers << (cfg.heads.ibot_separate ? ", DINO + iBOT heads" : ", one shared head");
+  b << "global batch " << cfg.train.batch_size << "; crops " << cfg.data.crops.global_count << "x"
+    << cfg.data.crops.global_size << " + " << cfg.data.crops.local_count << "x" << cfg.data.crops.local_size;
+  plan.vision_desc = v.str();
+  plan.text_desc = t.str();
+  plan.heads_desc = h.str();
+  plan.batch_desc = b.str();
+
+  for (EmaScope ema : {EmaScope::kHeadOnly, EmaScope::kFull, EmaScope::kNone}) {
+    PolicyPlan p;
+    p.ema = ema;
+    p.teacher_vision = ema == EmaScope::kFull ? plan.student_vision : 0;
+    p.teacher_heads = ema == EmaScope::kNone ? 0 : plan.student_heads;
+    p.trainable = plan.student_vision + plan.student_text + plan.student_heads + plan.contrastive_scalars;
+    p.ema_total = p.teacher_vision + p.teacher_heads;
+    p.total = p.trainable + p.ema_total;
+    p.training_params = plan.student_vision + p.teacher_vision + plan.student_heads + p.teacher_heads;
+    p.flops_per_step = step_flops(cfg, ema);
+    p.memory_bytes = 4.0 * static_cast<double>(p.total) + (4.0 + 8.0) * static_cast<double>(p.trainable);
+    plan.policies.push_back(p);
+  }
+  return plan;
+}
+
+std::string format_plan(const Plan& plan) {
+  std::ostringstream os;
+  char line[256];
+  os << "vision: " << plan.vision_desc << "\ntext:   " << plan.text_desc << "\nheads:  " << plan.heads_desc
+     << "\nbatch:  " << plan.batch_desc << "\n\n";
+  auto row = [&](const char* label, auto value_of) {
+    std::snprintf(line, sizeof line, "%-44s", label);
+    os << line;
+    for (const auto& p : plan.policies) {
+      std::snprintf(line, sizeof line, "%14s", value_of(p).c_str());
+      os << line;
+    }
+    os << "\n";
+  };
+  row("teacher.ema", [&](const PolicyPlan& p) {
+    return std::string(p.ema == plan.configured ? "*" : "") + policy_name(p.ema);
+  });
+  row("student vision", [&](const PolicyPlan&) { return millions(plan.student_vision); });
+  row("student text", [&](const PolicyPlan&) { return millions(plan.student_text); });
+  row("student heads", [&](const PolicyPlan&) { return millions(plan.student_heads); });
+  row("contrastive scalars (temperature, bias)", [&](const PolicyPlan&) { return std::to_string(plan.contrastive_scalars); });
+  row("teacher vision (EMA copy)", [](const PolicyPlan& p) { return millions(p.teacher_vision); });
+  row("teacher heads (EMA copy)", [](const PolicyPlan& p) { return millions(p.teacher_heads); });
+  row("trainable", [](const PolicyPlan& p) { return millions(p.trainable); });
+  row("EMA (teacher only)", [](const PolicyPlan& p) { return millions(p.ema_total); });
+  row("total held", [](const PolicyPlan& p) { return millions(p.total); });
+  row("training params (vision+heads, both copies)", [](const PolicyPlan& p) { return millions(p.training_params); });
+  const double full = static_cast<double>(plan.policy(EmaScope::kFull).training_params);
+  row("  saving vs full", [&](const PolicyPlan& p) {
+    std::snprintf(line, sizeof line, "%.1f%%", 100.0 * (1.0 - static_cast<double>(p.training_params) / full));
+    return std::string(line);
+  });
+  row("compute per step, TFLOP (fwd+bwd)", [&](const PolicyPlan& p) {
+    std::snprintf(line, sizeof line, "%.1f", p.flops_per_step / 1e12);
+    return std::string(line);
+  });
+  row("memory, GiB (weights+grads+AdamW)", [&](const PolicyPlan& p) {
+    std::snprintf(line, sizeof line, "%.2f", p.memory_bytes / (1024.0 * 1024.0 * 1024.0));
+    return std::string(line);
+  });
+  os << "\n* = configured. training params = student vision + teacher vision + student heads + teacher heads\n"
+        "(text excluded; the paper's \"42% fewer\" for ViT-B). FLOPs are analytic matmul counts (backward = 2x\n"
+        "forward); memory is per replica and excludes activations.\n";
+  return os.str();
+}
+
+}  // namespace tips::train

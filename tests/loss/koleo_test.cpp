@@ -1,0 +1,61 @@
+#include "tips/loss/koleo.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "grad_check.h"
+#include "tips/core/rng.h"
+
+namespace {
+
+// Independent formula: normalise rows, nearest other row by Euclidean distance, -mean log distance.
+double reference_koleo(const torch::Tensor& x, double eps) {
+  const int64_t B = x.size(0), D = x.size(1);
+  std::vector<std::vector<double>> u(B, std::vector<double>(D));
+  for (int64_t i = 0; i < B; ++i) {
+    double n = 0;
+    for (int64_t d = 0; d < D; ++d) n += x[i][d].item<double>() * x[i][d].item<double>();
+    for (int64_t d = 0; d < D; ++d) u[i][d] = x[i][d].item<double>() / std::sqrt(n);
+  }
+  double total = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    double best = std::numeric_limits<double>::infinity();
+    int64_t j_best = -1;
+    for (int64_t j = 0; j < B; ++j) {
+      if (j == i) continue;
+      double dist2 = 0;
+      for (int64_t d = 0; d < D; ++d) dist2 += (u[i][d] - u[j][d]) * (u[i][d] - u[j][d]);
+      if (dist2 < best) best = dist2, j_best = j;
+    }
+    double with_eps = 0;  // pairwise_distance adds eps to the difference
+    for (int64_t d = 0; d < D; ++d) with_eps += std::pow(u[i][d] - u[j_best][d] + eps, 2);
+    total -= std::log(std::sqrt(with_eps) + eps);
+  }
+  return total / B;
+}
+
+TEST(Koleo, MatchesFloat64Loops) {
+  for (int64_t b : {2, 3, 7}) {
+    SCOPED_TRACE("B=" + std::to_string(b));
+    auto gen = tips::rng::generator(b);
+    const auto x = torch::randn({b, 5}, gen, torch::kDouble);
+    EXPECT_NEAR(tips::loss::koleo_loss(x).item<double>(), reference_koleo(x, 1e-8), 1e-9);
+  }
+}
+
+TEST(Koleo, SpreadOutPointsScoreLower) {
+  const auto spread = torch::tensor({{1.0, 0.0}, {-1.0, 0.0}, {0.0, 1.0}, {0.0, -1.0}});
+  const auto clumped = torch::tensor({{1.0, 0.0}, {1.0, 0.1}, {0.0, 1.0}, {0.1, 1.0}});
+  EXPECT_LT(tips::loss::koleo_loss(spread).item<double>(), tips::loss::koleo_loss(clumped).item<double>());
+  EXPECT_NEAR(tips::loss::koleo_loss(spread).item<double>(), -std::log(std::sqrt(2.0)), 1e-6);
+}
+
+TEST(Koleo, GradientMatchesFiniteDifferences) {
+  auto gen = tips::rng::generator(9);
+  const auto x = torch::randn({5, 3}, gen, torch::kDouble);
+  EXPECT_LT(tips::testing::max_grad_error([](const torch::Tensor& t) { return tips::loss::koleo_loss(t); }, x), 1e-6);
+}
+
+}  // namespace

@@ -1,0 +1,67 @@
+#include "tips/model/attention.h"
+
+#include <gtest/gtest.h>
+
+#include "reference_impl.h"
+
+namespace {
+
+using namespace tips::model;
+
+TEST(FusedQkvAttention, MatchesFloat64SoftmaxWithAndWithoutPadding) {
+  struct Case {
+    int64_t B, N, D, H;
+    bool padded;
+  };
+  for (const Case c : {Case{2, 5, 8, 2, false}, Case{3, 4, 12, 3, true}, Case{1, 7, 6, 1, true}}) {
+    SCOPED_TRACE("N=" + std::to_string(c.N) + " H=" + std::to_string(c.H));
+    const auto x = torch::randn({c.B, c.N, c.D}, torch::kDouble);
+    const auto wqkv = torch::randn({3 * c.D, c.D}, torch::kDouble) * 0.3, bqkv = torch::randn({3 * c.D}, torch::kDouble);
+    const auto eye = torch::eye(c.D, torch::kDouble), zero = torch::zeros({c.D}, torch::kDouble);
+    auto pad = torch::Tensor();
+    if (c.padded) {
+      pad = torch::zeros({c.B, c.N}, torch::kBool);
+      pad.narrow(1, c.N - 2, 2).fill_(true);                // trailing padding in every row
+      if (c.B > 2) pad[2].fill_(true);                       // and one row of nothing but padding
+    }
+    const auto got = fused_qkv_attention(ref::linear(x, wqkv, bqkv), c.H, pad);
+    const auto want = ref::mha(x, wqkv, bqkv, eye, zero, c.H, pad);
+    EXPECT_TRUE(torch::isfinite(got).all().item<bool>());
+    EXPECT_TRUE(torch::allclose(got, want, 1e-10, 1e-12));
+  }
+}
+
+TEST(FusedQkvAttention, PaddedKeysHaveNoInfluence) {
+  const auto qkv = torch::randn({1, 5, 12}, torch::kDouble);
+  auto pad = torch::tensor({{false, false, false, true, true}});
+  const auto a = fused_qkv_attention(qkv, 2, pad);
+  auto changed = qkv.clone();
+  changed.narrow(1, 3, 2).normal_();  // new keys and values at the padded positions
+  const auto b = fused_qkv_attention(changed, 2, pad);
+  EXPECT_TRUE(torch::allclose(a.narrow(1, 0, 3), b.narrow(1, 0, 3), 1e-12, 1e-12));
+  EXPECT_THROW(fused_qkv_attention(qkv, 2, pad.to(torch::kFloat)), c10::Error);
+}
+
+TEST(Attention, ValuesPathIsProjOfV) {
+  Attention attn(6, 2);
+  attn->to(torch::kDouble);
+  const auto x = torch::randn({2, 3, 6}, torch::kDouble);
+  const auto& w = attn->qkv->weight;
+  const auto& b = attn->qkv->bias;
+  const auto v = ref::linear(x, w.narrow(0, 12, 6), b.narrow(0, 12, 6));
+  const auto want = ref::linear(v, attn->proj->weight, attn->proj->bias);
+  EXPECT_TRUE(torch::allclose(attn->forward_values(x), want, 1e-12, 1e-12));
+  // Each token only sees itself: changing token 2 leaves tokens 0 and 1 unchanged.
+  auto x2 = x.clone();
+  x2.select(1, 2).normal_();
+  EXPECT_TRUE(torch::equal(attn->forward_values(x2).narrow(1, 0, 2), attn->forward_values(x).narrow(1, 0, 2)));
+}
+
+TEST(TextAttention, RegistersMultiheadAttentionNames) {
+  TextAttention attn(8, 2);
+  std::vector<std::string> names;
+  for (const auto& kv : attn->named_parameters()) names.push_back(kv.key());
+  EXPECT_EQ(names, (std::vector<std::string>{"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"}));
+}
+
+}  // namespace

@@ -121,9 +121,9 @@ Processed Loader::Impl::process(const Task& t) const {
     p.reason = "source: " + t.item.error;
     return p;
   }
-  const uint64_t seed = rng::derive(opts.seed, {static_cast<uint64_t>(opts.rank),
-                                                static_cast<uint64_t>(t.before.epoch),
-                                                static_cast<uint64_t>(t.before.position)});
+  // Sources stride the epoch permutation by rank, so (epoch, position * world + rank) names the sample globally.
+  const int64_t global_index = t.before.position * opts.world_size + opts.rank;
+  const uint64_t seed = rng::derive(opts.seed, {static_cast<uint64_t>(t.before.epoch), static_cast<uint64_t>(global_index)});
   try {
     rng::SplitMix caption_rng(rng::derive(seed, 0));
     p.captions = captions.draw(t.item.sample, caption_rng);  // DataError under `missing: error` is fatal

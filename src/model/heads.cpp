@@ -1,21 +1,12 @@
 #include "tips/model/heads.h"
 
-#include <cmath>
-
+#include "init_impl.h"
 #include "tips/core/rng.h"
 
 namespace tips::model {
 namespace {
 
-constexpr double kInitStd = 0.02;
-
-// Normal(0, std) truncated at +-2 std, drawn by inverting the CDF so one generator pass suffices.
-void trunc_normal_(torch::Tensor& t, double std, at::Generator& gen) {
-  torch::NoGradGuard no_grad;
-  const double lo = 0.5 * (1.0 + std::erf(-2.0 / std::sqrt(2.0)));  // Phi(-2)
-  const double hi = 0.5 * (1.0 + std::erf(2.0 / std::sqrt(2.0)));   // Phi(2)
-  t.uniform_(2.0 * lo - 1.0, 2.0 * hi - 1.0, gen).erfinv_().mul_(std * std::sqrt(2.0));
-}
+constexpr double kInitStd = 0.02;  // DINOv2 / timm trunc_normal_(std=0.02)
 
 }  // namespace
 
@@ -28,7 +19,7 @@ void PrototypeLayerImpl::reset() {
   TORCH_CHECK(in_dim_ >= 1 && prototypes_ >= 1, "PrototypeLayer: bad sizes in=", in_dim_, " K=", prototypes_);
   weight_v = register_parameter("weight_v", torch::empty({prototypes_, in_dim_}));
   auto gen = rng::generator(seed_);
-  trunc_normal_(weight_v, kInitStd, gen);
+  init::trunc_normal(weight_v, kInitStd, gen);
 }
 
 torch::Tensor PrototypeLayerImpl::forward(const torch::Tensor& x) {
@@ -51,9 +42,7 @@ void DinoHeadImpl::reset() {
     const bool last = i + 1 == cfg_.num_layers;
     const int64_t out = last ? cfg_.bottleneck : cfg_.hidden;
     torch::nn::Linear lin(torch::nn::LinearOptions(width, out));
-    trunc_normal_(lin->weight, kInitStd, gen);
-    torch::NoGradGuard no_grad;
-    lin->bias.zero_();
+    init::linear(*lin, kInitStd, gen);
     mlp->push_back(lin);
     if (!last) mlp->push_back(torch::nn::GELU());
     width = out;

@@ -4,25 +4,10 @@
 #include <sstream>
 
 #include "tips/model/heads.h"
+#include "tips/model/param_count.h"
 
 namespace tips::train {
 namespace {
-
-// Analytic tower counts, following the official checkpoint layout (shared/specs/tips-checkpoint-format.md).
-// TODO(objectives): switch to model::vision_param_count / text_param_count (model/param_count.h) once merged.
-int64_t vision_params(const model::VisionConfig& c) {
-  const int64_t d = c.dim, h = c.mlp_hidden;
-  const int64_t mlp = c.ffn == model::FfnKind::kSwiGlu ? (d * 2 * h + 2 * h) + (h * d + d) : (d * h + h) + (h * d + d);
-  const int64_t block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + d + 2 * d + mlp + d;  // norms, attn, ls, mlp
-  const int64_t embed = (d * 3 * c.patch_size * c.patch_size + d) + 3 * d + (1 + c.pos_grid * c.pos_grid) * d;
-  return embed + c.depth * block + 2 * d;
-}
-
-int64_t text_params(const model::TextConfig& c) {
-  const int64_t d = c.dim, h = c.mlp_hidden;
-  const int64_t block = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (d * h + h) + (h * d + d);
-  return c.vocab_size * d + c.depth * block + 2 * d;
-}
 
 // Multiply-adds x 2 of one forward pass. Attention: QK^T and AV are 2 * n^2 * D each.
 double vit_forward_flops(const model::VisionConfig& c, int64_t patches) {
@@ -77,6 +62,7 @@ double step_flops(const config::RunConfig& cfg, EmaScope ema) {
 }
 
 std::string millions(double n) {
+  if (n == 0) return "0";
   char buf[32];
   std::snprintf(buf, sizeof buf, n >= 1e9 ? "%.3fB" : "%.1fM", n >= 1e9 ? n / 1e9 : n / 1e6);
   return buf;
@@ -103,8 +89,8 @@ double Plan::head_only_saving() const {
 Plan make_plan(const config::RunConfig& cfg) {
   Plan plan;
   const auto& m = cfg.model;
-  plan.student_vision = vision_params(m);
-  plan.student_text = cfg.loss.contrastive.weight > 0 ? text_params(cfg.text) : 0;
+  plan.student_vision = model::vision_param_count(m);
+  plan.student_text = cfg.loss.contrastive.weight > 0 ? model::text_param_count(cfg.text) : 0;
   const bool distill = cfg.loss.dino.weight > 0 || cfg.loss.ibot.weight > 0;
   plan.student_heads = distill ? model::heads_param_count(cfg.heads, m.dim) : 0;
   plan.contrastive_scalars =

@@ -4,6 +4,9 @@
 
 #include "tips/core/error.h"
 #include "tips/loss/dino.h"
+#include "tips/model/param_count.h"
+#include "tips/model/presets.h"
+#include "tips/model/vit.h"
 
 namespace {
 
@@ -173,6 +176,29 @@ TEST(Teacher, StateRoundTripsAndIsStrict) {
   Rig head_only(EmaScope::kHeadOnly);
   EXPECT_THROW(head_only.teacher->load_state(saved), tips::CheckpointError);  // unexpected backbone.*
   EXPECT_THROW(b.teacher->load_state(head_only.teacher->state()), tips::CheckpointError);  // missing backbone.*
+}
+
+// The real vision tower: full EMA holds an independent, exact copy that follows the student by EMA.
+TEST(Teacher, FullEmaOfAVisionTransformer) {
+  const auto vc = tips::model::vision_preset("tiny");
+  tips::model::VisionTransformer vit(vc, /*seed=*/3);
+  tips::model::ProjectionHeads heads(heads_cfg(), vc.dim, 1);
+  tips::train::TeacherConfig cfg;
+  cfg.ema = EmaScope::kFull;
+  Teacher teacher(cfg, {}, {}, heads, vit.ptr());
+  EXPECT_EQ(teacher.parameter_count(), tips::model::vision_param_count(vc) + count(*heads));
+  auto tvit = teacher.teacher_backbone(vit);
+  ASSERT_NE(tvit.ptr(), vit.ptr());
+  const auto images = torch::rand({2, 3, 2 * vc.patch_size, 2 * vc.patch_size});
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::equal(tvit->forward(images).cls1, vit->forward(images).cls1));
+  for (auto& p : vit->parameters()) p.add_(0.5);
+  teacher.update(0.75);  // every teacher tensor moves by (1 - 0.75) * 0.5
+  const auto student = vit->named_parameters();
+  for (const auto& item : tvit->named_parameters()) {
+    SCOPED_TRACE(item.key());
+    EXPECT_TRUE(torch::allclose(item.value(), student[item.key()] - 0.375, 1e-5, 1e-6));
+  }
 }
 
 TEST(Teacher, FullWithoutBackboneIsAConfigError) {

@@ -81,3 +81,27 @@ class AutocastGuard {
 };
 
 }  // namespace tips::compat
+
+// ---- c10d (distributed; used only by src/dist/) -------------------------------------------------------
+// 1.13: ProcessGroupGloo/NCCL derive from c10d::ProcessGroup. 2.x: they derive from c10d::Backend, and
+// ProcessGroup became a dispatching wrapper around backends. Both bases expose the same collective
+// signatures (allreduce/broadcast/allgather/barrier -> c10::intrusive_ptr<c10d::Work>), so src/dist holds
+// and calls the concrete backend through this alias; include TIPS_C10D_BASE_HEADER for its definition.
+// TCPStore(host, TCPStoreOptions), ProcessGroupGloo::Options::create(timeout), createDefaultDevice() and
+// Work::wait(timeout) are spelled the same in both (2.x only adds defaulted arguments).
+// ProcessGroupGloo.hpp / ProcessGroupNCCL.hpp are guarded by USE_C10D_GLOO / USE_C10D_NCCL, which
+// LibTorch's CMake config does not define: src/dist defines them right before including those headers.
+namespace c10d {
+class ProcessGroup;
+class Backend;
+}  // namespace c10d
+
+namespace tips::compat {
+#if TIPS_TORCH_AT_LEAST(2, 0)
+using C10dBackend = ::c10d::Backend;
+#define TIPS_C10D_BASE_HEADER <torch/csrc/distributed/c10d/Backend.hpp>
+#else
+using C10dBackend = ::c10d::ProcessGroup;
+#define TIPS_C10D_BASE_HEADER <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
+}  // namespace tips::compat

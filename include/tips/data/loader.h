@@ -42,7 +42,9 @@ struct LoaderOptions {
   int64_t batch_size = 32;          // per-rank B
   int64_t patch_size = 14;          // masks have N = (global_size / patch_size)^2 entries; must divide global_size
   uint64_t seed = 0;                // run seed
-  int64_t rank = 0;                 // mixed into every per-sample seed
+  int64_t rank = 0;                 // this rank and the world size locate a sample in the global stream:
+  int64_t world_size = 1;           // per-sample seeds use the global index position * world_size + rank,
+                                    // so a sample is augmented identically whatever the number of ranks
   std::string quarantine_path;      // JSONL of skipped samples; "" = do not write
   int64_t min_seen = 50;            // bad-fraction check starts after this many samples
   bool pin_memory = true;           // page-locked batch tensors; only when torch::cuda::is_available()

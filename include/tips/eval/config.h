@@ -28,6 +28,10 @@ struct EvalConfig {
   double knn_temperature = 0.07;
   int64_t max_images = 0;                   // 0 = whole split
   int64_t batch_size = 64;
+  std::string knn_bank_manifest = "data/fashion_mosaic/single_train.jsonl";  // kNN bank ("" = no kNN)
+  std::vector<std::string> retrieval_fields{"alt_text", "caption_medium", "caption_long"};  // caption keys
+  bool retrieval_by_stream = true;          // CLS1 for alt_text, CLS2 for synthetic fields; false: cls_token
+  int64_t visualize = 0;                    // canvases rendered to <out>/vis (0 = none)
 };
 
 }  // namespace tips::eval

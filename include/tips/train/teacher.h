@@ -45,6 +45,8 @@ enum class TargetKind { kDino, kIbot };
 
 class Teacher {
  public:
+  // Build it after the student is on its device: the EMA copies are cloned there (Module::to keeps tensor
+  // identity, so moving later would leave the copies behind). Centers follow the logits' device lazily.
   // student_heads: the student's heads (kept by reference for update()).
   // student_backbone: the student vision tower; cloned for ema=full (must be a torch::nn::Cloneable), otherwise
   //                   unused and may be null.
@@ -77,6 +79,8 @@ class Teacher {
   //   sinkhorn:      sinkhorn_knopp over all rows of the global batch (reduce = sum over ranks).
   torch::Tensor targets(TargetKind kind, const torch::Tensor& logits, double temp, const loss::SumReducer& reduce = {});
 
+  // Pass only the rows the loss uses (e.g. masked patches for iBOT-masked_only, all patches for iBOT++) so that
+  // the center and the Sinkhorn marginals are statistics of those rows, as in DINOv2.
   // center <- m * center + (1 - m) * mean over all rows of all ranks of logits (..., K). reduce sums over ranks.
   void update_center(TargetKind kind, const torch::Tensor& logits, const loss::SumReducer& reduce = {});
   const torch::Tensor& center(TargetKind kind) const;  // (K) float32

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# scripts/launch_local.sh N CMD [ARGS...] - runs N ranks of CMD on this host with the torchrun variables set
+# (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), for when torchrun is absent.
+#   scripts/launch_local.sh 2 build/tools/tips train --config configs/demo/fashion_tiny.yaml
+# MASTER_ADDR (default 127.0.0.1) and MASTER_PORT (default 29500) are taken from the environment when set.
+# INT/TERM/HUP are forwarded to every rank. When a rank fails, the others get TERM (KILL after GRACE_S, default
+# 10 s) and the script exits with the first failing rank's status; 0 only when every rank exits 0.
+set -uo pipefail
+
+usage() {
+  echo "usage: $0 N CMD [ARGS...]   (N >= 1 ranks of CMD on this host)" >&2
+  exit 2
+}
+[[ $# -ge 2 && $1 =~ ^[1-9][0-9]*$ ]] || usage
+n=$1
+shift
+grace=${GRACE_S:-10}
+
+export MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+export MASTER_PORT=${MASTER_PORT:-29500}
+export WORLD_SIZE=$n LOCAL_WORLD_SIZE=$n
+
+# Job control: each rank gets its own process group (signalled as a whole, children included) and default signal handling (a non-interactive shell
+# would start background jobs with SIGINT ignored), so the forwarded signals below reach them.
+set -m
+declare -A rank_of=()
+pids=()
+for ((r = 0; r < n; r++)); do
+  RANK=$r LOCAL_RANK=$r "$@" &
+  pids+=($!)
+  rank_of[$!]=$r
+done
+
+stopping=0
+forward() {
+  stopping=1
+  for p in "${pids[@]}"; do kill -s "$1" -- "-$p" 2>/dev/null; done  # the rank and its children
+}
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
+
+status=0
+watchdog=
+remaining=$n
+while ((remaining > 0)); do
+  pid=
+  wait -n -p pid
+  rc=$?
+  [[ -z ${pid:-} ]] && continue  # woken by a trapped signal, not by a rank
+  remaining=$((remaining - 1))
+  if ((rc != 0 && status == 0)); then
+    status=$rc
+    ((stopping)) && continue  # a forwarded signal: the ranks are already on their way out
+    echo "launch_local.sh: rank ${rank_of[$pid]} (pid $pid) exited with status $rc; stopping the other ranks" >&2
+    forward TERM
+    (sleep "$grace" && for p in "${pids[@]}"; do kill -s KILL -- "-$p" 2>/dev/null; done) &
+    watchdog=$!
+  fi
+done
+[[ -n $watchdog ]] && kill -- "-$watchdog" 2>/dev/null
+exit "$status"

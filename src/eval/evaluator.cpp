@@ -1,0 +1,288 @@
+#include "tips/eval/evaluator.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "tips/core/error.h"
+#include "tips/core/log.h"
+#include "tips/eval/confusion.h"
+#include "tips/eval/eval_set.h"
+#include "tips/eval/knn.h"
+#include "tips/eval/prompts.h"
+#include "tips/eval/retrieval.h"
+#include "tips/eval/visualize.h"
+#include "tips/eval/zero_shot_cls.h"
+#include "tips/eval/zero_shot_seg.h"
+
+namespace tips::eval {
+
+namespace fs = std::filesystem;
+using torch::indexing::Slice;
+
+namespace {
+
+// Frozen towers + tokenizer: batched forwards, results on CPU.
+struct Encoders {
+  model::VisionTransformer vision;
+  model::TextEncoder text;
+  const data::Tokenizer& tok;
+  int64_t max_len;
+  torch::Device device;
+  int64_t batch_size;
+
+  torch::Tensor embed_texts(const std::vector<std::string>& texts) {  // (T, D) float, not normalised
+    std::vector<torch::Tensor> parts;
+    for (size_t i = 0; i < texts.size(); i += static_cast<size_t>(batch_size)) {
+      const std::vector<std::string> chunk(texts.begin() + i,
+                                           texts.begin() + std::min(texts.size(), i + static_cast<size_t>(batch_size)));
+      parts.push_back(text->forward(tok.encode(chunk, max_len).to(device)).to(torch::kCPU, torch::kFloat));
+    }
+    return torch::cat(parts);
+  }
+  int64_t patch_size() const { return vision->config().patch_size; }
+};
+
+// Puts both towers in eval mode for the scope and restores their flags.
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Encoders& e) : e_(e), vision_(e.vision->is_training()), text_(e.text->is_training()) {
+    e_.vision->eval();
+    e_.text->eval();
+  }
+  ~EvalModeGuard() {
+    e_.vision->train(vision_);
+    e_.text->train(text_);
+  }
+
+ private:
+  Encoders& e_;
+  bool vision_, text_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct GlobalFeatures {
+  torch::Tensor cls1, cls2;  // (N, D) unit rows, CPU
+};
+
+// One forward per batch of `split`; `on_batch(begin, images, out)` sees every batch (images on the device).
+GlobalFeatures scan_split(Encoders& enc, const EvalSplit& split, const EvalConfig& cfg, bool value_trick,
+                          const std::function<void(int64_t, const torch::Tensor&, const model::VisionOutput&)>& on_batch) {
+  std::vector<torch::Tensor> c1, c2;
+  const auto n = static_cast<int64_t>(split.records.size());
+  for (int64_t b = 0; b < n; b += cfg.batch_size) {
+    const auto images = load_images(split.records, b, std::min(n, b + cfg.batch_size), cfg.image_size).to(enc.device);
+    const auto out = enc.vision->forward(images, /*patch_mask=*/{}, value_trick);
+    c1.push_back(image_embedding(out, ClsToken::kCls1).cpu());
+    c2.push_back(image_embedding(out, ClsToken::kCls2).cpu());
+    if (on_batch) on_batch(b, images, out);
+  }
+  if (c1.empty()) throw DataError("eval split " + split.manifest + " has no records", "check the manifest");
+  return {torch::cat(c1), torch::cat(c2)};
+}
+
+void write_visualization(Encoders& enc, const fs::path& path, const torch::Tensor& image /*(3,S,S)*/,
+                         const torch::Tensor& gt, const torch::Tensor& pred, const std::vector<std::string>& legend) {
+  // PCA of the plain patch tokens (the dense features themselves, not the value-trick ones).
+  const auto out = enc.vision->forward(image.unsqueeze(0), {}, /*value_trick=*/false);
+  const int64_t g = image.size(1) / enc.patch_size();
+  const auto pca = pca_rgb(out.patches[0].cpu()).view({g, g, 3});
+  const auto palette = class_palette(static_cast<int64_t>(legend.size()));
+  Panel panel;
+  panel.tiles = {to_rgb8(image), colorize(gt, palette), colorize(pred, palette),
+                 (pca * 255.0).round().to(torch::kUInt8)};
+  panel.titles = {"image", "ground truth", "prediction", "PCA(patches)"};
+  panel.legend_names = legend;
+  panel.palette = palette;
+  write_panel_png(path.string(), panel);
+}
+
+// Zero-shot segmentation over the canvases; also returns their global features (for retrieval).
+GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, const EvalConfig& cfg,
+                                     const std::vector<std::string>& class_names, const fs::path& out_dir,
+                                     EvalResults& res) {
+  const bool with_bg = !cfg.background_class.empty();
+  std::vector<std::string> names = class_names;
+  if (with_bg) names.insert(names.begin(), cfg.background_class);
+  const auto text = class_embeddings(names, cfg.templates, [&](const auto& t) { return enc.embed_texts(t); })
+                        .to(enc.device);  // (C, D)
+  const auto C = static_cast<int64_t>(names.size());
+  ConfusionMatrix cm(C), all_background(C);
+  const bool whole = cfg.seg_mode == SegMode::kWhole;
+  const int64_t grid = cfg.image_size / enc.patch_size();
+  const WindowScorer scorer = [&](const torch::Tensor& crop) {
+    const auto o = enc.vision->forward(crop, {}, cfg.value_trick);
+    return patch_text_scores(segmentation_features(o, cfg.value_trick), text, crop.size(2) / enc.patch_size(),
+                             crop.size(3) / enc.patch_size());
+  };
+  // Legend in the mosaic label space (0 = background, k + 1 = class k) whatever the background choice.
+  std::vector<std::string> legend = class_names;
+  legend.insert(legend.begin(), with_bg ? cfg.background_class : "background (ignored)");
+  const auto on_batch = [&](int64_t begin, const torch::Tensor& images, const model::VisionOutput& out) {
+    const auto scores = whole ? patch_text_scores(segmentation_features(out, cfg.value_trick), text, grid, grid)
+                              : slide_probabilities(images, {cfg.slide_window, cfg.slide_stride}, scorer);
+    for (int64_t i = 0; i < images.size(0); ++i) {
+      const auto& rec = split.records[begin + i];
+      if (rec.mask.empty())
+        throw DataError(split.manifest + ": record " + std::to_string(begin + i) + " (" + rec.image + ") has no mask",
+                        "segmentation needs a \"mask\" label-map path per record");
+      const auto label = read_label_map(rec.mask);  // (H, W)
+      const auto target = segmentation_targets(label, with_bg);
+      const auto pred = predict_whole(scores.narrow(0, i, 1), label.size(0), label.size(1))[0].cpu();
+      cm.update(pred, target);
+      if (with_bg) all_background.update(torch::zeros_like(target), target);
+      if (begin + i < cfg.visualize) {
+        char name[32];
+        std::snprintf(name, sizeof(name), "seg_%03lld.png", static_cast<long long>(begin + i));
+        write_visualization(enc, out_dir / "vis" / name, images[i], label, with_bg ? pred : pred + 1, legend);
+      }
+    }
+  };
+  if (cfg.visualize > 0) fs::create_directories(out_dir / "vis");
+  auto feats = scan_split(enc, split, cfg, cfg.value_trick && whole, on_batch);
+  res.metrics["seg/miou"] = cm.mean_iou();
+  res.metrics["seg/pixel_acc"] = cm.pixel_accuracy();
+  if (with_bg) res.metrics["seg/miou_all_background"] = all_background.mean_iou();
+  const auto ious = cm.per_class_iou();
+  for (int64_t k = 0; k < C; ++k)
+    if (std::isfinite(ious[k])) res.per_class_iou[names[k]] = ious[k];
+  return feats;
+}
+
+void evaluate_retrieval(Encoders& enc, const EvalSplit& split, const GlobalFeatures& img, const EvalConfig& cfg,
+                        EvalResults& res) {
+  for (const auto& field : cfg.retrieval_fields) {
+    std::vector<std::string> captions;
+    for (const auto& r : split.records) {
+      const auto it = r.texts.find(field);
+      if (it == r.texts.end()) break;
+      captions.push_back(it->second);
+    }
+    if (captions.size() != split.records.size()) {
+      spdlog::warn("eval: retrieval on '{}' skipped: not every record of {} has it", field, split.manifest);
+      continue;
+    }
+    const auto token = retrieval_token(field, cfg.retrieval_by_stream, cfg.cls_token);
+    const auto sim = cosine_scores(token == ClsToken::kCls1 ? img.cls1 : img.cls2, enc.embed_texts(captions));
+    const auto r = retrieval_recall(sim, {1, 5, 10});
+    for (const auto& [k, v] : r.image_to_text) res.metrics["retrieval/" + field + "/i2t_r" + std::to_string(k)] = v;
+    for (const auto& [k, v] : r.text_to_image) res.metrics["retrieval/" + field + "/t2i_r" + std::to_string(k)] = v;
+  }
+}
+
+torch::Tensor split_labels(const EvalSplit& split, int64_t num_classes) {  // (N,) int64
+  std::vector<int64_t> labels;
+  for (const auto& r : split.records) {
+    if (r.label < 0 || r.label >= num_classes)
+      throw DataError(split.manifest + ": record " + r.image + " has label " + std::to_string(r.label),
+                      "classification needs an integer \"label\" in [0, " + std::to_string(num_classes) + ")");
+    labels.push_back(r.label);
+  }
+  return torch::tensor(labels, torch::kLong);
+}
+
+const torch::Tensor& pick(const GlobalFeatures& f, ClsToken t) { return t == ClsToken::kCls1 ? f.cls1 : f.cls2; }
+
+void check_sizes(const EvalConfig& cfg, int64_t patch) {
+  if (cfg.image_size % patch != 0)
+    throw ConfigError("eval.image_size = " + std::to_string(cfg.image_size) + " is not a multiple of the patch size " +
+                          std::to_string(patch),
+                      "use e.g. eval.image_size=" + std::to_string((cfg.image_size / patch + 1) * patch));
+  if (cfg.seg_mode == SegMode::kSlide && cfg.slide_window < cfg.image_size && cfg.slide_window % patch != 0)
+    throw ConfigError("eval.slide_window = " + std::to_string(cfg.slide_window) +
+                          " is not a multiple of the patch size " + std::to_string(patch),
+                      "windows are fed to the ViT as they are; use a multiple of " + std::to_string(patch));
+}
+
+}  // namespace
+
+EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder& text, const data::Tokenizer& tok,
+                            const EvalConfig& cfg, const std::string& out_dir, int64_t max_len, torch::Device device) {
+  Encoders enc{vision, text, tok, max_len, device, cfg.batch_size};
+  check_sizes(cfg, enc.patch_size());
+  const EvalModeGuard mode(enc);
+  torch::NoGradGuard no_grad;
+  fs::create_directories(out_dir);
+  EvalResults res;
+  const std::string names_from = cfg.seg_manifest.empty() ? cfg.cls_manifest : cfg.seg_manifest;
+  const auto class_names = cfg.class_names.empty() ? read_class_names(names_from) : cfg.class_names;
+
+  if (!cfg.seg_manifest.empty()) {
+    auto t0 = std::chrono::steady_clock::now();
+    const auto split = read_eval_manifest(cfg.seg_manifest, cfg.max_images);
+    const auto feats = evaluate_segmentation(enc, split, cfg, class_names, out_dir, res);
+    res.counts["seg"] = static_cast<int64_t>(split.records.size());
+    res.seconds["seg"] = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    evaluate_retrieval(enc, split, feats, cfg, res);
+    res.seconds["retrieval"] = seconds_since(t0);
+  }
+  if (!cfg.cls_manifest.empty()) {
+    auto t0 = std::chrono::steady_clock::now();
+    const auto split = read_eval_manifest(cfg.cls_manifest, cfg.max_images);
+    const auto C = static_cast<int64_t>(class_names.size());
+    const auto labels = split_labels(split, C);
+    const auto feats = scan_split(enc, split, cfg, /*value_trick=*/false, {});
+    const auto text_emb = class_embeddings(class_names, cfg.templates, [&](const auto& t) { return enc.embed_texts(t); });
+    const auto scores = cosine_scores(pick(feats, cfg.cls_token), text_emb);
+    res.metrics["cls/top1"] = topk_accuracy(scores, labels, 1);
+    res.metrics["cls/top5"] = topk_accuracy(scores, labels, 5);
+    res.counts["cls"] = static_cast<int64_t>(split.records.size());
+    res.seconds["cls"] = seconds_since(t0);
+    if (!cfg.knn_bank_manifest.empty()) {
+      t0 = std::chrono::steady_clock::now();
+      const auto bank = read_eval_manifest(cfg.knn_bank_manifest, cfg.max_images);
+      const auto bank_feats = scan_split(enc, bank, cfg, /*value_trick=*/false, {});
+      const auto votes = knn_votes(pick(bank_feats, cfg.cls_token), split_labels(bank, C), pick(feats, cfg.cls_token),
+                                   C, {cfg.knn_k, cfg.knn_temperature});
+      res.metrics["knn/top1"] = topk_accuracy(votes, labels, 1);
+      res.metrics["knn/top5"] = topk_accuracy(votes, labels, 5);
+      res.counts["knn_bank"] = static_cast<int64_t>(bank.records.size());
+      res.seconds["knn"] = seconds_since(t0);
+    }
+  }
+  const fs::path json = fs::path(out_dir) / "eval.json";
+  const fs::path tmp = json.string() + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << res.to_json() << "\n";
+    if (!f) throw DataError("cannot write " + tmp.string(), "check that " + out_dir + " is writable");
+  }
+  fs::rename(tmp, json);
+  return res;
+}
+
+std::string EvalResults::to_json() const {
+  nlohmann::json j;
+  j["metrics"] = metrics;
+  j["per_class_iou"] = per_class_iou;
+  j["counts"] = counts;
+  j["seconds"] = seconds;
+  return j.dump(2);
+}
+
+void print_results(const EvalResults& results) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  char buf[32];
+  for (const auto& [name, value] : results.metrics) {
+    std::snprintf(buf, sizeof(buf), "%.2f", 100.0 * value);
+    rows.emplace_back(name + " (%)", buf);
+  }
+  for (const auto& [name, n] : results.counts) rows.emplace_back("images/" + name, std::to_string(n));
+  for (const auto& [name, s] : results.seconds) {
+    std::snprintf(buf, sizeof(buf), "%.1f", s);
+    rows.emplace_back("seconds/" + name, buf);
+  }
+  log::table("evaluation", rows);
+}
+
+}  // namespace tips::eval

@@ -1,0 +1,35 @@
+// `tips train`: the main command. Single process: `tips train -c cfg.yaml`; multi-process: under torchrun or srun
+// (`torchrun --no-python --nproc-per-node=N build/tips train -c cfg.yaml`), or scripts/launch_local.sh.
+#include <spdlog/spdlog.h>
+
+#include "command.h"
+#include "eval_hook.h"
+#include "tips/config/config.h"
+#include "tips/core/log.h"
+#include "tips/core/system.h"
+#include "tips/train/trainer.h"
+
+namespace {
+
+struct Opts {
+  tips::cli::ConfigArgs config;
+  std::string resume;
+};
+
+tips::cli::Registrar reg("train", "pretrain a TIPSv2 model from a YAML config", [](CLI::App& app) {
+  auto opts = std::make_shared<Opts>();
+  tips::cli::add_config_args(app, opts->config);
+  app.add_option("--resume", opts->resume, "auto (newest valid checkpoint in the run dir) or a checkpoint path");
+  return [opts] {
+    auto cfg = tips::config::load(opts->config.files, opts->config.overrides);
+    if (!opts->resume.empty()) cfg.ckpt.resume = opts->resume;
+    tips::train::Trainer trainer(cfg);
+    tips::log::setup(trainer.dist().rank, trainer.dist().world_size);
+    if (trainer.dist().is_main()) tips::sys::log_startup_environment();
+    tips::cli::install_eval_hook(trainer);
+    trainer.train();
+    return 0;
+  };
+});
+
+}  // namespace

@@ -2,9 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "test_util.h"
 #include "tips/core/error.h"
 #include "tips/core/rng.h"
+#include "tips/model/presets.h"
+#include "tips/model/text_encoder.h"
+#include "tips/model/vit.h"
 
 namespace {
 
@@ -159,6 +164,46 @@ TEST(TipsCheckpoint, StrictImportNamesFileKeyAndShapes) {
       for (const auto& n : c.needles) EXPECT_NE(msg.find(n), std::string::npos) << "want '" << n << "' in: " << msg;
     }
     expect_params_equal(*dst, *before);  // a failed import changes nothing
+  }
+}
+
+// The real towers (GELU and SwiGLU): export -> import into a differently seeded model -> identical parameters,
+// identical forward outputs, and a re-export with identical bytes.
+TEST(TipsCheckpoint, RealEncodersRoundTripBitExactly) {
+  for (const auto ffn : {tips::model::FfnKind::kGelu, tips::model::FfnKind::kSwiGlu}) {
+    SCOPED_TRACE(ffn == tips::model::FfnKind::kGelu ? "gelu" : "swiglu");
+    TempDir dir;
+    auto vc = tips::model::vision_preset("tiny");
+    vc.depth = 2;
+    vc.ffn = ffn;
+    auto tc = tips::model::text_preset("tiny");
+    tc.depth = 1;
+    tc.vocab_size = 50;
+    tips::model::VisionTransformer v1(vc, 1), v2(vc, 2);
+    tips::model::TextEncoder t1(tc, 1), t2(tc, 2);
+    const auto paths = tips::io::OfficialPaths::in_dir(dir.str());
+    tips::io::export_official(*v1, *t1, paths, 0.02f);
+    tips::io::import_image_encoder(paths.image_npz, *v2);
+    EXPECT_EQ(tips::io::import_text_encoder(paths.text_npz, *t2).temperature.value_or(0), 0.02f);
+    expect_params_equal(*v1, *v2);
+    expect_params_equal(*t1, *t2);
+
+    torch::NoGradGuard no_grad;
+    v1->eval();
+    v2->eval();
+    t1->eval();
+    t2->eval();
+    auto gen = tips::rng::generator(5);
+    const auto images = torch::rand({2, 3, 48, 48}, gen);  // 6x6 grid: the stored 14x14 table is resized
+    const auto ids = torch::tensor({3, 9, 0, 0, 7, 1, 2, 0}).reshape({2, 4});
+    EXPECT_TRUE(torch::equal(v1->forward(images).patches, v2->forward(images).patches));
+    EXPECT_TRUE(torch::equal(t1->forward(ids), t2->forward(ids)));
+
+    const auto again = tips::io::OfficialPaths::in_dir(dir.file("again"));
+    std::filesystem::create_directories(dir.file("again"));
+    tips::io::export_official(*v2, *t2, again, 0.02f);
+    EXPECT_EQ(tips::testing::read_text(paths.image_npz), tips::testing::read_text(again.image_npz));
+    EXPECT_EQ(tips::testing::read_text(paths.text_npz), tips::testing::read_text(again.text_npz));
   }
 }
 

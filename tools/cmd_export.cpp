@@ -1,0 +1,33 @@
+// `tips export`: write the two towers as the official TIPS .npz pair (image_encoder.npz, text_encoder.npz).
+// Weights come from a seeded random init of the configured model or an existing pair (see towers.h).
+#include <spdlog/spdlog.h>
+
+#include "command.h"
+#include "towers.h"
+
+namespace {
+
+struct Opts {
+  tips::cli::ConfigArgs config;
+  tips::cli::WeightArgs weights;
+  std::string out_dir;
+  std::optional<float> temperature;
+};
+
+tips::cli::Registrar reg("export", "write the official TIPS .npz pair of the configured model", [](CLI::App& app) {
+  auto opts = std::make_shared<Opts>();
+  tips::cli::add_config_args(app, opts->config);
+  tips::cli::add_weight_args(app, opts->weights);
+  app.add_option("--out-dir", opts->out_dir, "output folder (created)")->required();
+  app.add_option("--temperature", opts->temperature, "store this `temperature` scalar in text_encoder.npz");
+  return [opts] {
+    const auto cfg = tips::config::load(opts->config.files, opts->config.overrides);
+    auto towers = tips::cli::load_towers(cfg, opts->weights);
+    if (opts->temperature) towers.temperature = opts->temperature;
+    spdlog::info("exporting {} to {}", towers.source, opts->out_dir);
+    tips::cli::export_towers(towers, opts->out_dir);
+    return 0;
+  };
+});
+
+}  // namespace

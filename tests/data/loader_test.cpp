@@ -126,8 +126,9 @@ TEST(Loader, BatchShapesAndContentsFollowTheSeedContract) {
   for (int i = 0; i < 4; ++i) {
     SCOPED_TRACE(i);
     EXPECT_EQ(b.captions2[i], items[i].sample.captions.at(b.caption2_fields[i]));
-    // Second path to the same pixels: the documented per-sample seed and sub-stream 1 for crops.
-    const uint64_t seed = tips::rng::derive(o.seed, {0, 0, static_cast<uint64_t>(i)});
+    // Second path to the same pixels: the documented per-sample seed (epoch, global index = position * world + rank)
+    // and sub-stream 1 for crops.
+    const uint64_t seed = tips::rng::derive(o.seed, {0, static_cast<uint64_t>(i)});
     tips::rng::SplitMix r(tips::rng::derive(seed, 1));
     const auto crops = tips::data::MultiCropAugment(cfg.crops)(
         tips::data::decode_image(items[i].sample.image_bytes), r);

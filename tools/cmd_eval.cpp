@@ -1,0 +1,111 @@
+// `tips eval`: evaluate a trained checkpoint (TipsModel "student" group) or an official .npz pair on the splits
+// of the `eval` config section; prints a table and writes <out>/eval.json (+ <out>/vis/*.png with --visualize).
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <map>
+
+#include "command.h"
+#include "tips/config/config.h"
+#include "tips/core/error.h"
+#include "tips/data/tokenizer.h"
+#include "tips/eval/evaluator.h"
+#include "tips/io/tips_checkpoint.h"
+#include "tips/train/checkpoint.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Opts {
+  tips::cli::ConfigArgs config;
+  std::string checkpoint;
+  std::string weights_dir;
+  std::string out;
+  int64_t visualize = -1;  // -1: keep eval.visualize
+};
+
+torch::Device pick_device(tips::train::DeviceChoice choice) {
+  const bool cuda = torch::cuda::is_available();
+  if (choice == tips::train::DeviceChoice::kCuda && !cuda)
+    throw tips::ConfigError("train.device = cuda but no CUDA device is available", "use train.device=cpu or auto");
+  return choice == tips::train::DeviceChoice::kCpu || !cuda ? torch::Device(torch::kCPU) : torch::Device(torch::kCUDA);
+}
+
+std::string tokenizer_path(const tips::config::RunConfig& cfg) {
+  if (!cfg.text.tokenizer.empty()) return cfg.text.tokenizer;
+  const fs::path in_run = fs::path(cfg.train.run_dir) / "tokenizer.model";
+  if (fs::exists(in_run)) return in_run.string();
+  throw tips::ConfigError("text.tokenizer is empty and " + in_run.string() + " does not exist",
+                          "set text.tokenizer=PATH/TO/tokenizer.model (the SentencePiece model the text tower uses)");
+}
+
+// The towers' entries of a checkpoint's "student" group (TipsModel names: "vision.*", "text.*", "heads.*", ...),
+// with the tower prefix removed, so bare encoders load them strictly.
+std::map<std::string, torch::Tensor> tower_entries(const std::map<std::string, torch::Tensor>& student,
+                                                   const std::string& prefix) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, t] : student)
+    if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t;
+  return out;
+}
+
+fs::path checkpoint_path(const Opts& o, const tips::config::RunConfig& cfg) {
+  if (!o.checkpoint.empty()) return o.checkpoint;
+  const fs::path dir = fs::path(cfg.train.run_dir) / "checkpoints";
+  if (auto p = tips::train::newest_valid_checkpoint(dir)) return *p;
+  throw tips::CheckpointError("no checkpoint given and none valid in " + dir.string(),
+                              "pass --checkpoint FILE, --weights-dir DIR (official .npz pair) or train.run_dir=RUN");
+}
+
+int run(const Opts& o) {
+  auto cfg = tips::config::load(o.config.files, o.config.overrides);
+  if (o.visualize >= 0) cfg.eval.visualize = o.visualize;
+  const torch::Device device = pick_device(cfg.train.device);
+  const auto tok = tips::data::Tokenizer::load(tokenizer_path(cfg));
+  const std::string out = o.out.empty() ? (fs::path(cfg.train.run_dir) / "eval").string() : o.out;
+
+  tips::model::VisionTransformer vision{nullptr};
+  tips::model::TextEncoder text{nullptr};
+  if (!o.weights_dir.empty()) {
+    const auto paths = tips::io::OfficialPaths::in_dir(o.weights_dir);
+    vision = tips::model::VisionTransformer(cfg.model);
+    text = tips::model::TextEncoder(cfg.text);
+    tips::io::import_image_encoder(paths.image_npz, *vision);
+    tips::io::import_text_encoder(paths.text_npz, *text);
+    spdlog::info("eval: official weights from {}", o.weights_dir);
+  } else {
+    const fs::path ckpt = checkpoint_path(o, cfg);
+    const tips::train::CheckpointReader reader(ckpt);
+    const auto student = reader.group("student");
+    vision = tips::model::VisionTransformer(cfg.model);
+    text = tips::model::TextEncoder(cfg.text);
+    tips::train::load_named(tower_entries(student, "vision."), vision->named_parameters(), "student vision", ckpt);
+    tips::train::load_named(tower_entries(student, "text."), text->named_parameters(), "student text", ckpt);
+    spdlog::info("eval: checkpoint {}", ckpt.string());
+  }
+  vision->to(device);
+  text->to(device);
+  const auto results = tips::eval::run_evaluations(vision, text, tok, cfg.eval, out, cfg.text.max_len, device);
+  tips::eval::print_results(results);
+  spdlog::info("eval: wrote {}", (fs::path(out) / "eval.json").string());
+  return 0;
+}
+
+tips::cli::Registrar reg("eval", "zero-shot segmentation, classification, retrieval and kNN of a frozen model",
+                         [](CLI::App& app) {
+                           auto o = std::make_shared<Opts>();
+                           tips::cli::add_config_args(app, o->config);
+                           auto* ck = app.add_option("--checkpoint", o->checkpoint,
+                                                     "training checkpoint (default: newest in <run_dir>/checkpoints)");
+                           app.add_option("--weights-dir", o->weights_dir,
+                                          "folder with the official image_encoder.npz + text_encoder.npz")
+                               ->check(CLI::ExistingDirectory)
+                               ->excludes(ck);
+                           app.add_option("--out", o->out, "output folder (default: <run_dir>/eval)");
+                           app.add_flag("--visualize{8}", o->visualize,
+                                        "write PNG panels for the first N test canvases (default N = 8)");
+                           return [o] { return run(*o); };
+                         });
+
+}  // namespace

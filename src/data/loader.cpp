@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -186,6 +187,10 @@ Batch Loader::Impl::assemble(std::vector<Processed>& items) const {
 void Loader::Impl::log_bad(const Processed& p) {
   if (opts.quarantine_path.empty()) return;
   if (!quarantine.is_open()) {
+    // The loader prefetches from construction on, so a bad sample can come before the trainer made its run dir.
+    const std::filesystem::path parent = std::filesystem::path(opts.quarantine_path).parent_path();
+    std::error_code ignored;  // a failure shows up as the open error below
+    if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
     quarantine.open(opts.quarantine_path, std::ios::app);
     if (!quarantine)
       throw DataError("loader: cannot open quarantine log '" + opts.quarantine_path + "'",

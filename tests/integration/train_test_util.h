@@ -1,5 +1,9 @@
 // tests/integration/train_test_util.h - a tiny mosaic dataset + tokenizer + config shared by the trainer tests.
 #pragma once
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -10,9 +14,29 @@
 
 namespace tips::testing {
 
-// Generates (once per process; cached on disk under the build dir) 96 tiny canvases and a 128-piece tokenizer.
+// Holds an exclusive flock on a file for its lifetime. ctest -j runs each test case as its own process, and
+// several of them build the same cached dataset: without the lock one process rewrites the images another reads.
+class FileLock {
+ public:
+  explicit FileLock(const std::filesystem::path& path) : fd_(::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+// Generates (once; cached on disk under the build dir, guarded by a lock across test processes) 96 tiny canvases
+// and a 128-piece tokenizer.
 inline std::filesystem::path tiny_dataset() {
   const std::filesystem::path dir = std::filesystem::path(TIPS_BINARY_DIR) / "test_data" / "tiny_mosaic";
+  std::filesystem::create_directories(dir.parent_path());
+  const FileLock lock(dir.parent_path() / "tiny_mosaic.lock");
   data::MosaicOptions o;
   o.out_dir = dir.string();
   o.size = 32;
@@ -32,8 +56,10 @@ inline std::filesystem::path tiny_dataset() {
   return dir;
 }
 
-// A model small enough that a step takes milliseconds: 32 px canvases, patch 8, 1 block.
-inline config::RunConfig tiny_config(const std::filesystem::path& run_dir, std::vector<std::string> extra = {}) {
+// Overrides for a model small enough that a step takes milliseconds: 32 px canvases, patch 8, 2 blocks.
+// Also usable as `tips train` command-line arguments.
+inline std::vector<std::string> tiny_overrides(const std::filesystem::path& run_dir,
+                                               const std::vector<std::string>& extra = {}) {
   const auto data = tiny_dataset();
   std::vector<std::string> o = {
       "model.patch_size=8", "model.dim=32", "model.depth=2", "model.num_heads=2", "model.mlp_hidden=64",
@@ -46,9 +72,15 @@ inline config::RunConfig tiny_config(const std::filesystem::path& run_dir, std::
       "data.loader.threads=2",
       "optim.lr.start=0.002", "optim.lr.warmup_steps=2", "optim.lr.end=0.0002",
       "train.batch_size=8", "train.steps=6", "train.log_every=1", "train.threads=1",
-      "train.run_dir=" + run_dir.string(), "ckpt.every=3", "ckpt.keep_last=5"};
+      "train.run_dir=" + run_dir.string(), "ckpt.every=3", "ckpt.keep_last=5",
+      "eval.seg_manifest=" + (data / "test.jsonl").string(), "eval.cls_manifest=" + (data / "single_test.jsonl").string(),
+      "eval.knn_bank_manifest=" + (data / "single_train.jsonl").string(), "eval.image_size=32"};
   o.insert(o.end(), extra.begin(), extra.end());
-  return config::load({}, o);
+  return o;
+}
+
+inline config::RunConfig tiny_config(const std::filesystem::path& run_dir, const std::vector<std::string>& extra = {}) {
+  return config::load({}, tiny_overrides(run_dir, extra));
 }
 
 }  // namespace tips::testing

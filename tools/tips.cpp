@@ -7,6 +7,7 @@
 #include <map>
 
 #include "command.h"
+#include "tips/core/allocator.h"
 #include "tips/core/error.h"
 #include "tips/core/log.h"
 
@@ -27,6 +28,9 @@ void add_config_args(CLI::App& app, ConfigArgs& args) {
 }  // namespace tips::cli
 
 int main(int argc, char** argv) {
+  // Training and evaluation free and re-allocate the same large buffers every step: keep them instead of handing
+  // them back to the kernel (1.5x faster steps on the 2-core CI VM; see tips/core/allocator.h).
+  tips::sys::retain_freed_memory();
   CLI::App app{"tipsv2.cpp: TIPSv2 vision-language pretraining in C++ / LibTorch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tipsv2.cpp ") + TIPS_VERSION);

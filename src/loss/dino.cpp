@@ -23,7 +23,8 @@ torch::Tensor softmax_center_teacher(const torch::Tensor& logits, const torch::T
               " does not match logits ", logits.sizes());
   torch::NoGradGuard no_grad;
   const auto c = detail::at_least_f32(center).reshape({logits.size(-1)});
-  return torch::softmax((detail::at_least_f32(logits) - c) / temp, /*dim=*/-1);
+  // sub allocates the one (..., K) buffer; the division reuses it (no gradient here, so in place is safe).
+  return torch::softmax((detail::at_least_f32(logits) - c).div_(temp), /*dim=*/-1);
 }
 
 torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t iters, const SumReducer& reduce) {

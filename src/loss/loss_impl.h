@@ -9,11 +9,41 @@ inline torch::Tensor at_least_f32(const torch::Tensor& t) {
   return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat);
 }
 
+// CE(p, s) = -sum_k p_k log_softmax(s / T)_k = (sum_k p_k) * logsumexp(z) - sum_k p_k z_k with z = s / T, and
+// dCE/ds = ((sum_k p_k) * softmax(z) - p) / T. Written as one autograd node because the composite
+// (divide, log_softmax, multiply, sum and their four backward kernels) allocates six full-size (..., K) buffers per
+// call; for iBOT that is (B, N, K), e.g. 64 x 256 x 65536 floats = 4 GiB each. This keeps z for backward plus one
+// transient buffer in each direction. Only the logits get a gradient (the caller checks the targets need none).
+struct SoftCrossEntropy : torch::autograd::Function<SoftCrossEntropy> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
+                               const torch::Tensor& probs, double student_temp) {
+    const auto z = logits * (1.0 / student_temp);                 // (..., K)
+    const auto lse = z.logsumexp(-1, /*keepdim=*/true);            // (..., 1)
+    const auto mass = probs.sum(-1, /*keepdim=*/true);             // (..., 1), 1 for probability rows
+    const auto ce = (mass * lse).squeeze(-1) - (probs * z).sum(-1);  // (...)
+    ctx->save_for_backward({z, lse, probs, mass});
+    ctx->saved_data["inv_temp"] = 1.0 / student_temp;
+    return ce;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &z = saved[0], &lse = saved[1], &probs = saved[2], &mass = saved[3];
+    const auto g = grads[0].unsqueeze(-1) * ctx->saved_data["inv_temp"].toDouble();  // (..., 1)
+    auto grad = (z - lse).exp_().mul_(mass).sub_(probs).mul_(g);                      // (..., K)
+    return {grad, torch::Tensor(), torch::Tensor()};
+  }
+};
+
 // -sum_k p[..., k] * log_softmax(logits / temp)[..., k]  ->  (...)  the per-row cross-entropy.
 inline torch::Tensor soft_cross_entropy(const torch::Tensor& student_logits, const torch::Tensor& target_probs,
                                         double student_temp) {
-  const auto log_p = torch::log_softmax(at_least_f32(student_logits) / student_temp, /*dim=*/-1);
-  return -(at_least_f32(target_probs) * log_p).sum(-1);
+  const auto s = at_least_f32(student_logits);
+  const auto p = at_least_f32(target_probs);
+  if (p.requires_grad()) {  // targets with a gradient (not the trainer's): the differentiable composite
+    return -(p * torch::log_softmax(s / student_temp, /*dim=*/-1)).sum(-1);
+  }
+  return SoftCrossEntropy::apply(s, p.to(s.scalar_type()), student_temp);
 }
 
 }  // namespace tips::loss::detail

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "init_impl.h"
+#include "tips/model/activation_checkpoint.h"
 #include "tips/core/rng.h"
 
 namespace tips::model {
@@ -112,14 +113,16 @@ torch::Tensor VisionTransformerImpl::prepare_tokens(const torch::Tensor& images,
 VisionOutput VisionTransformerImpl::forward(const torch::Tensor& images, const torch::Tensor& patch_mask,
                                             bool value_trick) {
   auto x = prepare_tokens(images, patch_mask);  // (B, 2 + N, D)
-  for (int64_t i = 0; i + 1 < cfg_.depth; ++i) x = block(i).forward(x, &drop_gen_);
+  const bool checkpoint = checkpoint_blocks_ && is_training() && torch::GradMode::is_enabled();
+  for (int64_t i = 0; i + 1 < cfg_.depth; ++i)
+    x = checkpoint ? checkpointed_forward(block(i), x, &drop_gen_) : block(i).forward(x, &drop_gen_);
   BlockImpl& last = block(cfg_.depth - 1);
   VisionOutput out;
   if (value_trick) {
     const auto v = norm(last.forward_values(x));
     out.value_patches = v.narrow(1, 2, v.size(1) - 2);
   }
-  x = norm(last.forward(x, &drop_gen_));
+  x = norm(checkpoint ? checkpointed_forward(last, x, &drop_gen_) : last.forward(x, &drop_gen_));
   out.cls1 = x.select(1, 0);
   out.cls2 = x.select(1, 1);
   out.patches = x.narrow(1, 2, x.size(1) - 2);

@@ -42,6 +42,19 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
+// Whether CUDA autocast is on here, and its dtype (activation checkpointing replays a forward under the same).
+struct AutocastState {
+  bool enabled = false;
+  torch::ScalarType dtype = torch::kBFloat16;
+};
+inline AutocastState cuda_autocast_state() {
+#if TIPS_TORCH_AT_LEAST(2, 4)
+  return {at::autocast::is_autocast_enabled(at::kCUDA), at::autocast::get_autocast_dtype(at::kCUDA)};
+#else
+  return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
+#endif
+}
+
 // RAII: bf16/fp16 autocast on CUDA for the enclosing scope; a no-op when `enabled` is false.
 class AutocastGuard {
  public:

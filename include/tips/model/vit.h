@@ -77,6 +77,10 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   // Throws std::invalid_argument for a name that is not a parameter of this model.
   int64_t layer_id(const std::string& param_name) const;
 
+  // Activation checkpointing of every block in training with gradients (model/activation_checkpoint.h):
+  // less memory for about one more block forward per block in backward. Off by default.
+  void set_activation_checkpointing(bool on) { checkpoint_blocks_ = on; }
+
   // CPU generator for the stochastic-depth draws (see the file comment).
   void set_drop_path_generator(at::Generator gen) { drop_gen_ = std::move(gen); }
   at::Generator& drop_path_generator() { return drop_gen_; }
@@ -97,6 +101,7 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   VisionConfig cfg_;
   uint64_t seed_;
   at::Generator drop_gen_;
+  bool checkpoint_blocks_ = false;
 };
 TORCH_MODULE(VisionTransformer);
 

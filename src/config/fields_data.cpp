@@ -128,6 +128,8 @@ void visit_eval(V& v, C& c) {
   v.field("retrieval_fields", c.retrieval_fields, "caption fields for image-text retrieval on the canvases");
   v.field("retrieval_by_stream", c.retrieval_by_stream, "CLS1 for alt_text, CLS2 for other fields; false: cls_token");
   v.field("visualize", c.visualize, "canvases rendered as PNG panels to <out>/vis; 0 = none");
+  v.field("train_wait_s", c.train_wait_s,
+          "inside tips train, the other ranks wait this long for rank 0's evaluation (not dist.timeout_s)");
   v.check("image_size", c.image_size >= 1, "must be >= 1");
   v.check("slide_stride", c.slide_stride >= 1 && c.slide_stride <= c.slide_window, "need 1 <= stride <= window");
   v.check("knn_k", c.knn_k >= 1, "must be >= 1");
@@ -135,6 +137,7 @@ void visit_eval(V& v, C& c) {
   v.check("max_images", c.max_images >= 0, "must be >= 0");
   v.check("batch_size", c.batch_size >= 1, "must be >= 1");
   v.check("visualize", c.visualize >= 0, "must be >= 0");
+  v.check("train_wait_s", c.train_wait_s > 0, "must be > 0");
 }
 TIPS_INSTANTIATE_VISIT(visit_eval, eval::EvalConfig)
 

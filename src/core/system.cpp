@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "tips/core/compat.h"
@@ -40,6 +41,13 @@ void log_startup_environment() {
   } else {
     spdlog::info("BLAS: {}", blas.library);
   }
+}
+
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;  // "VmHWM:  1234 kB"
+  return 0.0;
 }
 
 }  // namespace tips::sys

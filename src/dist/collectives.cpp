@@ -1,5 +1,6 @@
 #include "tips/dist/collectives.h"
 
+#include <chrono>
 #include <limits>
 #include <string>
 
@@ -139,6 +140,22 @@ void broadcast(const DistContext& dist, std::vector<torch::Tensor>& ts, int src_
 void barrier(const DistContext& dist) {
   if (!dist.distributed()) return;
   wait(dist, "barrier", launch(dist, "barrier", [&] { return dist.group->backend->barrier(); }));
+}
+
+void wait_for_main(const DistContext& dist, const std::string& tag, double timeout_s) {
+  if (!dist.distributed()) return;
+  const std::string key = "tips/main_done/" + tag;
+  if (dist.is_main()) {
+    dist.group->store->set(key, std::vector<uint8_t>{1});
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    dist.group->store->wait({key}, to_ms(timeout_s));
+  } catch (const std::exception& e) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    throw collective_error(dist, "wait_for_main(" + tag + ")", elapsed, e.what());
+  }
 }
 
 torch::Tensor all_gather(const DistContext& dist, const torch::Tensor& t) {

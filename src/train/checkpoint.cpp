@@ -210,6 +210,18 @@ std::optional<fs::path> newest_valid_checkpoint(const fs::path& dir) {
   return std::nullopt;
 }
 
+int64_t remove_partial_checkpoints(const fs::path& dir) {
+  int64_t removed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".tmp") continue;
+    spdlog::warn("removing {}: the partial file of an interrupted checkpoint write", e.path().string());
+    std::error_code rm;
+    removed += fs::remove(e.path(), rm) ? 1 : 0;
+  }
+  return removed;
+}
+
 void rotate_checkpoints(const fs::path& dir, int64_t keep_last, int64_t keep_every) {
   const auto all = list_checkpoints(dir);
   for (size_t i = static_cast<size_t>(std::max<int64_t>(keep_last, 1)); i < all.size(); ++i) {

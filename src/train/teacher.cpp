@@ -30,8 +30,10 @@ Teacher::Teacher(const TeacherConfig& cfg, TargetNorm dino, TargetNorm ibot, mod
     : cfg_(cfg), dino_(dino), ibot_(ibot) {
   TORCH_CHECK(student_heads, "Teacher: student heads are required");
   const int64_t k = student_heads->config().prototypes;
-  dino_center_ = torch::zeros({k});
-  ibot_center_ = torch::zeros({k});
+  // Centers live with the heads (CUDA when training there): targets() combines them with head logits.
+  const auto center_opts = torch::TensorOptions().device(student_heads->parameters().front().device());
+  dino_center_ = torch::zeros({k}, center_opts);
+  ibot_center_ = torch::zeros({k}, center_opts);
   if (cfg_.ema == EmaScope::kNone) {
     teacher_heads_ = student_heads;
     return;

@@ -61,6 +61,9 @@ TeacherTargets Trainer::Impl::teacher_targets(const data::Batch& b,
     feats = teacher->teacher_backbone(model->vision)->forward(globals);
   }
   torch::NoGradGuard no_grad;
+  // The heads run under the same autocast as the backbone (bf16 on CUDA; their 65536-wide prototype matmuls would
+  // otherwise run in fp32); the targets are formed from float32 logits.
+  compat::AutocastGuard autocast(bf16, torch::kBFloat16);
   auto heads = teacher->teacher_heads();
   const int64_t total = cfg.train.steps;
   const double dino_temp = schedule_value(cfg.loss.dino.teacher_temp, step, total);
@@ -148,6 +151,7 @@ std::pair<torch::Tensor, MetricRecord> Trainer::Impl::compute_losses(const data:
   }
   if (t.dino.defined()) {
     auto dino_term = [&](const torch::Tensor& targets, bool cls2) {
+      compat::AutocastGuard autocast(bf16, torch::kBFloat16);  // heads in bf16 on CUDA; the loss takes float32
       std::vector<torch::Tensor> students;  // each (V, B, K)
       if (s.local.cls1.defined()) {
         const auto& x = cls2 ? s.local.cls2 : s.local.cls1;
@@ -166,7 +170,10 @@ std::pair<torch::Tensor, MetricRecord> Trainer::Impl::compute_losses(const data:
     total = total + cfg.loss.dino.weight * l;
   }
   if (t.ibot.defined()) {
-    const auto student = model->heads->ibot()->forward(s.masked.patches).to(torch::kFloat);  // (G*B, N, K)
+    const auto student = [&] {
+      compat::AutocastGuard autocast(bf16, torch::kBFloat16);
+      return model->heads->ibot()->forward(s.masked.patches).to(torch::kFloat);  // (G*B, N, K)
+    }();
     const auto weights = loss::ibot_patch_weights(b.masks.flatten(0, 1), loss::patch_weighting(cfg.loss.ibot));
     const auto l = loss::ibot_patch_loss(student, t.ibot, weights, cfg.loss.ibot.student_temp);
     rec.set("loss_ibot", l.item<double>());
@@ -183,9 +190,6 @@ std::pair<torch::Tensor, MetricRecord> Trainer::Impl::compute_losses(const data:
 }
 
 std::pair<double, bool> Trainer::Impl::backward_and_update_grads() {
-  std::vector<torch::Tensor> trainable;
-  for (const auto& p : params)
-    if (p.param.requires_grad()) trainable.push_back(p.param);
   if (grad_sync) grad_sync->all_reduce_mean();
   // Prototype layers stay frozen for the first steps (DINO's trick against early collapse).
   if (step < cfg.optim.freeze_last_layer_steps)
@@ -242,16 +246,25 @@ StepResult Trainer::step(const std::vector<data::Batch>& micro_batches) {
     (loss / accum).backward();
     for (const auto& [k, v] : rec.values) sum.set(k, sum.get(k) + v / accum);
   }
+  // The terms are per-rank means over per-rank samples: average them over ranks so the logged values are those of
+  // the global batch (every term is a mean over samples), and so a non-finite term on any rank is non-finite on
+  // every rank - all ranks then take the same skip/stop branch. Every rank computes the same terms in the same order.
+  if (s.dist.distributed()) {
+    std::vector<double> values;
+    for (const auto& kv : sum.values) values.push_back(kv.second);
+    torch::Tensor packed = torch::tensor(values, torch::kDouble).to(s.device);  // NCCL reduces CUDA tensors only
+    dist::all_reduce_sum(s.dist, packed);
+    packed = packed.cpu().div_(static_cast<double>(s.dist.world_size));
+    const double* mean = packed.data_ptr<double>();
+    for (size_t i = 0; i < sum.values.size(); ++i) sum.values[i].second = mean[i];
+  }
   result.terms = sum;
   result.loss = sum.get("loss");
   for (const auto& [k, v] : sum.values)
     if (!std::isfinite(v)) result.nonfinite += (result.nonfinite.empty() ? "" : ", ") + k;
   auto [grad_norm, grads_finite] = s.backward_and_update_grads();
+  // Gradients are identical on every rank after the all-reduce, so this verdict is shared too.
   if (!grads_finite && result.nonfinite.empty()) result.nonfinite = "gradients";
-  // The loss terms are per rank: agree on skipping so every rank takes the same branch.
-  torch::Tensor bad = torch::tensor(result.nonfinite.empty() ? 0.0 : 1.0);
-  dist::all_reduce_sum(s.dist, bad);
-  if (bad.item<double>() > 0 && result.nonfinite.empty()) result.nonfinite = "another rank's loss";
   result.terms.set("grad_norm", grad_norm);
   s.apply_schedules(result.terms);
   const double momentum = schedule_value(s.cfg.teacher.momentum, s.step, s.cfg.train.steps);

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "tips/core/error.h"
 #include "tips/core/log.h"
+#include "tips/core/system.h"
 #include "tips/data/source.h"
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
@@ -52,7 +54,7 @@ const char* ema_name(EmaScope s) {
 
 }  // namespace
 
-Trainer::Trainer(const config::RunConfig& cfg) : impl_(std::make_unique<Impl>()) {
+Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.cfg = cfg;
   s.dist = dist::init(cfg.dist);
@@ -60,9 +62,6 @@ Trainer::Trainer(const config::RunConfig& cfg) : impl_(std::make_unique<Impl>())
   s.bf16 = cfg.train.precision == Precision::kBf16 && s.device.is_cuda();
   if (cfg.train.precision == Precision::kBf16 && !s.device.is_cuda())
     spdlog::warn("train.precision=bf16 applies to CUDA only; training in fp32 on {}", s.device.str());
-  if (cfg.train.activation_checkpointing)
-    throw ConfigError("train.activation_checkpointing: not implemented yet in this build",
-                      "set train.activation_checkpointing=false (lower the per-rank batch to save memory)");
   if (cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(cfg.train.threads));
   const int64_t denom = s.dist.world_size * cfg.optim.accum_steps;
   if (cfg.train.batch_size % denom != 0)
@@ -82,6 +81,7 @@ Trainer::Trainer(const config::RunConfig& cfg) : impl_(std::make_unique<Impl>())
 
   s.model = model::TipsModel(model_config(cfg));
   s.model->to(s.device);
+  s.model->vision->set_activation_checkpointing(cfg.train.activation_checkpointing);
   dist::broadcast_module(s.dist, *s.model, cfg.dist.bucket_mb);
   s.teacher = std::make_unique<Teacher>(cfg.teacher, target_norm(cfg.loss.dino), target_norm(cfg.loss.ibot),
                                         s.model->heads, s.model->vision.ptr());
@@ -92,39 +92,36 @@ Trainer::Trainer(const config::RunConfig& cfg) : impl_(std::make_unique<Impl>())
     s.params.push_back({name, item.value(), layer});
   }
   s.optimizer = make_optimizer(make_param_groups(s.params, cfg.optim, cfg.model.depth), cfg.optim);
-  std::vector<torch::Tensor> trainable;
   for (const auto& p : s.params)
-    if (p.param.requires_grad()) trainable.push_back(p.param);
-  if (s.dist.distributed()) s.grad_sync = std::make_unique<dist::GradSync>(s.dist, trainable, cfg.dist.bucket_mb);
+    if (p.param.requires_grad()) s.trainable.push_back(p.param);
+  if (s.dist.distributed()) s.grad_sync = std::make_unique<dist::GradSync>(s.dist, s.trainable, cfg.dist.bucket_mb);
 
-  if (cfg.text.tokenizer.empty())
-    throw ConfigError("text.tokenizer is empty: training needs a SentencePiece model",
-                      "train one with `tips tokenizer train --corpus captions.txt --out-prefix tok` and set "
-                      "text.tokenizer=tok.model");
-  s.tokenizer = data::Tokenizer::load(cfg.text.tokenizer);
-  if (s.tokenizer->vocab_size() > cfg.text.vocab_size)
-    throw ConfigError("text.vocab_size=" + std::to_string(cfg.text.vocab_size) + " is smaller than the tokenizer's " +
-                          std::to_string(s.tokenizer->vocab_size()) + " pieces (" + cfg.text.tokenizer + ")",
-                      "set text.vocab_size=" + std::to_string(s.tokenizer->vocab_size()));
-  const int64_t max_len = cfg.text.max_len;
-  const data::Tokenizer tok = *s.tokenizer;
-  data::LoaderOptions lo;
-  lo.batch_size = s.per_rank_batch;
-  lo.patch_size = cfg.model.patch_size;
-  lo.seed = cfg.train.seed;
-  lo.rank = s.dist.rank;
-  lo.world_size = s.dist.world_size;
-  lo.quarantine_path = (s.run_dir / cfg.data.loader.quarantine_log).string();
-  lo.pin_memory = s.device.is_cuda();
-  s.loader = std::make_unique<data::Loader>(
-      cfg.data, data::open_source(cfg.data, cfg.train.seed, s.dist.rank, s.dist.world_size),
-      [tok, max_len](const std::vector<std::string>& texts) { return tok.encode(texts, max_len); }, lo);
+  if (options.with_data) {
+    if (cfg.text.tokenizer.empty())
+      throw ConfigError("text.tokenizer is empty: training needs a SentencePiece model",
+                        "train one with `tips tokenizer train --corpus captions.txt --out-prefix tok` and set "
+                        "text.tokenizer=tok.model");
+    s.tokenizer = data::Tokenizer::load(cfg.text.tokenizer);
+    if (s.tokenizer->vocab_size() > cfg.text.vocab_size)
+      throw ConfigError("text.vocab_size=" + std::to_string(cfg.text.vocab_size) + " is smaller than the tokenizer's " +
+                            std::to_string(s.tokenizer->vocab_size()) + " pieces (" + cfg.text.tokenizer + ")",
+                        "set text.vocab_size=" + std::to_string(s.tokenizer->vocab_size()));
+    const int64_t max_len = cfg.text.max_len;
+    const data::Tokenizer tok = *s.tokenizer;
+    data::LoaderOptions lo;
+    lo.batch_size = s.per_rank_batch;
+    lo.patch_size = cfg.model.patch_size;
+    lo.seed = cfg.train.seed;
+    lo.rank = s.dist.rank;
+    lo.world_size = s.dist.world_size;
+    lo.quarantine_path = (s.run_dir / cfg.data.loader.quarantine_log).string();
+    lo.pin_memory = s.device.is_cuda();
+    s.loader = std::make_unique<data::Loader>(
+        cfg.data, data::open_source(cfg.data, cfg.train.seed, s.dist.rank, s.dist.world_size),
+        [tok, max_len](const std::vector<std::string>& texts) { return tok.encode(texts, max_len); }, lo);
+  }
 
-  const int64_t n_params = [&] {
-    int64_t n = 0;
-    for (const auto& p : s.params) n += p.param.numel();
-    return n;
-  }();
+  const int64_t n_params = trainable_parameter_count();
   log::table("run options", {
       {"device", s.device.str() + (s.bf16 ? " (bf16 autocast)" : " (fp32)")},
       {"ranks", std::to_string(s.dist.world_size) + " (" + dist::backend_name(s.dist.backend) + ")"},
@@ -149,6 +146,12 @@ Trainer::Trainer(const config::RunConfig& cfg) : impl_(std::make_unique<Impl>())
 Trainer::~Trainer() = default;
 
 int64_t Trainer::global_step() const { return impl_->step; }
+int64_t Trainer::trainable_parameter_count() const {
+  int64_t n = 0;
+  for (const auto& t : impl_->trainable) n += t.numel();
+  return n;
+}
+int64_t Trainer::ema_parameter_count() const { return impl_->teacher->parameter_count(); }
 model::TipsModel& Trainer::model() { return impl_->model; }
 Teacher& Trainer::teacher() { return *impl_->teacher; }
 const dist::DistContext& Trainer::dist() const { return impl_->dist; }
@@ -156,6 +159,8 @@ const config::RunConfig& Trainer::config() const { return impl_->cfg; }
 void Trainer::set_eval_hook(EvalHook hook) { impl_->eval_hook = std::move(hook); }
 
 std::vector<data::Batch> Trainer::next_batches() {
+  if (!impl_->loader)
+    throw Error("Trainer::next_batches: this trainer was built without data (TrainerOptions::with_data=false)", "");
   std::vector<data::Batch> out;
   for (int64_t i = 0; i < impl_->cfg.optim.accum_steps; ++i) out.push_back(impl_->loader->next());
   return out;
@@ -164,9 +169,10 @@ std::vector<data::Batch> Trainer::next_batches() {
 void Trainer::save_checkpoint() {
   Impl& s = *impl_;
   // Each rank's loader position goes into the checkpoint: gather them to rank 0.
-  const data::LoaderState ls = s.loader->state();
+  const data::LoaderState ls = s.loader ? s.loader->state() : data::LoaderState{};
   auto mine = torch::tensor({ls.source.epoch, ls.source.position, ls.batches, ls.seen, ls.bad}, torch::kInt64);
-  const torch::Tensor all = s.dist.distributed() ? dist::all_gather(s.dist, mine.unsqueeze(0)) : mine.unsqueeze(0);
+  const torch::Tensor all =
+      s.dist.distributed() ? dist::all_gather(s.dist, mine.unsqueeze(0).to(s.device)).cpu() : mine.unsqueeze(0);
   if (s.dist.is_main()) {
     CheckpointWriter w;
     w.put("student", s.model->named_parameters());
@@ -205,7 +211,7 @@ void Trainer::load_checkpoint(const fs::path& path) {
   ls.batches = row[2].item<int64_t>();
   ls.seen = row[3].item<int64_t>();
   ls.bad = row[4].item<int64_t>();
-  s.loader->restore(ls);
+  if (s.loader) s.loader->restore(ls);
   spdlog::info("resumed from {} at step {}", path.string(), s.step);
 }
 
@@ -224,6 +230,17 @@ void Trainer::train() {
   if (s.dist.is_main()) {
     fs::create_directories(s.run_dir);
     std::ofstream(s.run_dir / "config.yaml") << config::to_yaml(cfg, /*with_docs=*/true);
+    // What the run trains, for reports and the ablation table (rewritten on resume; the values do not change).
+    nlohmann::json info;
+    info["trainable_params"] = trainable_parameter_count();
+    info["ema_params"] = ema_parameter_count();
+    info["teacher_ema"] = ema_name(cfg.teacher.ema);
+    info["world_size"] = s.dist.world_size;
+    info["device"] = s.device.str();
+    info["precision"] = s.bf16 ? "bf16" : "fp32";
+    info["global_batch"] = cfg.train.batch_size;
+    info["steps"] = cfg.train.steps;
+    std::ofstream(s.run_dir / "run_info.json") << info.dump(2) << "\n";
   }
   bool resumed = false;
   if (cfg.ckpt.resume == "auto") {
@@ -233,15 +250,21 @@ void Trainer::train() {
     load_checkpoint(cfg.ckpt.resume);
     resumed = true;
   }
+  if (s.dist.is_main()) remove_partial_checkpoints(s.run_dir / "checkpoints");
   s.metrics = std::make_unique<MetricsLogger>(s.run_dir, s.dist.is_main(), resumed);
   EtaEstimator eta;
+  // Rank 0 evaluates; the others wait for it through the store with eval.train_wait_s (an evaluation may take
+  // longer than dist.timeout_s, which would otherwise turn the next collective into a false dead-rank error).
   auto run_eval = [&] {
-    if (!s.eval_hook || !s.dist.is_main()) return;
-    torch::NoGradGuard ng;
-    s.model->eval();
-    const MetricRecord r = s.eval_hook(s.model, s.step);
-    s.model->train();
-    s.metrics->event(s.step, "eval", r);
+    if (!s.eval_hook) return;
+    if (s.dist.is_main()) {
+      torch::NoGradGuard ng;
+      s.model->eval();
+      const MetricRecord r = s.eval_hook(s.model, s.step);
+      s.model->train();
+      s.metrics->event(s.step, "eval", r);
+    }
+    dist::wait_for_main(s.dist, "eval/" + std::to_string(s.step), cfg.eval.train_wait_s);
   };
   s.model->train();
   const int64_t images_per_step = cfg.train.batch_size;
@@ -273,6 +296,7 @@ void Trainer::train() {
       rec.set("imgs_per_s", images_per_step / step_s);
       rec.set("data_wait_pct", 100.0 * data_s / step_s);
       rec.set("step_s", step_s);
+      rec.set("peak_rss_mib", sys::peak_rss_mib());
       s.metrics->log(s.step, cfg.train.steps, rec, eta.eta_seconds(cfg.train.steps - s.step));
     }
     if (cfg.train.eval_every > 0 && s.step % cfg.train.eval_every == 0 && s.step < cfg.train.steps) run_eval();

@@ -40,6 +40,7 @@ struct Trainer::Impl {
   model::TipsModel model{nullptr};
   std::unique_ptr<Teacher> teacher;
   std::vector<NamedParam> params;
+  std::vector<torch::Tensor> trainable;  // the params that require grad (what GradSync and clipping see)
   std::unique_ptr<Optimizer> optimizer;
   std::unique_ptr<dist::GradSync> grad_sync;
   std::optional<data::Tokenizer> tokenizer;

@@ -13,6 +13,9 @@ struct BlasInfo {
 // Inspects /proc/self/maps after touching a matmul, so the BLAS LibTorch dispatches to is loaded.
 BlasInfo detect_blas();
 
+// Peak resident set size of this process in MiB (VmHWM from /proc/self/status; 0 when unavailable).
+double peak_rss_mib();
+
 // Logs LibTorch version, threads, CUDA devices and BLAS; warns loudly for the reference BLAS.
 void log_startup_environment();
 

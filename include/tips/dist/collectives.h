@@ -35,6 +35,11 @@ void broadcast(const DistContext& dist, std::vector<torch::Tensor>& ts, int src_
 // Returns once every rank has called barrier() (or throws DistError after timeout_s).
 void barrier(const DistContext& dist);
 
+// For work only rank 0 does (evaluation) that may outlast dist.timeout_s: rank 0 calls it when done, the other
+// ranks call it and wait - through the TCPStore, not a collective - at most `timeout_s` for rank 0 to arrive.
+// `tag` must be unique per call site and step (e.g. "eval/1000"). Throws DistError on timeout. No-op alone.
+void wait_for_main(const DistContext& dist, const std::string& tag, double timeout_s);
+
 // (B, ...) on each rank -> (W*B, ...): rank 0's rows first. B and the trailing shape must be equal on
 // every rank. No gradient flows through the result (it is detached).
 torch::Tensor all_gather(const DistContext& dist, const torch::Tensor& t);

@@ -75,6 +75,9 @@ std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path&
 // The newest checkpoint in `dir` that opens and verifies; corrupt ones are logged and skipped. nullopt if none.
 std::optional<std::filesystem::path> newest_valid_checkpoint(const std::filesystem::path& dir);
 
+// Deletes the *.tmp leftovers of interrupted writes (logged); returns how many.
+int64_t remove_partial_checkpoints(const std::filesystem::path& dir);
+
 // Deletes all but the newest keep_last, keeping also every step that is a multiple of keep_every (> 0).
 void rotate_checkpoints(const std::filesystem::path& dir, int64_t keep_last, int64_t keep_every);
 

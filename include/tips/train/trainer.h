@@ -31,10 +31,18 @@ struct StepResult {
   std::string nonfinite;      // names of the non-finite terms ("" when finite)
 };
 
+// What a Trainer builds beyond the model, teacher and optimizer.
+struct TrainerOptions {
+  // false: no tokenizer and no data source are opened (text.tokenizer and data.path may be empty); the caller
+  // feeds step() its own batches. `tips bench train` uses this with synthetic batches; next_batches()/train()
+  // then throw.
+  bool with_data = true;
+};
+
 class Trainer {
  public:
   // Builds the process group (from the environment), model, teacher, optimizer and loader.
-  explicit Trainer(const config::RunConfig& cfg);
+  explicit Trainer(const config::RunConfig& cfg, TrainerOptions options = {});
   ~Trainer();
 
   // resume (ckpt.resume) -> steps until train.steps -> final checkpoint and official .npz export.
@@ -54,6 +62,9 @@ class Trainer {
   void set_eval_hook(EvalHook hook);
 
   int64_t global_step() const;
+  // Parameters the optimizer updates (student towers + heads + temperature) and EMA copies the teacher holds.
+  int64_t trainable_parameter_count() const;
+  int64_t ema_parameter_count() const;
   model::TipsModel& model();
   Teacher& teacher();
   const dist::DistContext& dist() const;

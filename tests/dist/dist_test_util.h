@@ -153,6 +153,7 @@ struct LaunchOptions {
   std::string out_dir;              // second argument; rank r writes rank<r>.* there
   double timeout_s = 3.0;           // dist.timeout_s inside the workers (TIPS_TEST_TIMEOUT_S)
   double deadline_s = 90.0;         // kill everything still running after this long (a hang)
+  std::vector<std::string> command; // when set, every rank runs this argv instead of `worker role out_dir`
 };
 
 // Processes of one launch that are still to be waited for.
@@ -194,7 +195,8 @@ inline Launch start_ranks(const std::string& worker, LaunchOptions o) {
     std::vector<char*> envp;
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
-    std::vector<std::string> args = {worker, o.role, o.out_dir};
+    std::vector<std::string> args = o.command.empty() ? std::vector<std::string>{worker, o.role, o.out_dir} : o.command;
+    const std::string exe = args[0];
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -203,7 +205,7 @@ inline Launch start_ranks(const std::string& worker, LaunchOptions o) {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    if (posix_spawn(&l.pids[i], worker.c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) l.pids[i] = -1;
+    if (posix_spawn(&l.pids[i], exe.c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) l.pids[i] = -1;
     posix_spawn_file_actions_destroy(&fa);
   }
   return l;
@@ -250,6 +252,16 @@ inline std::vector<RankRun> launch_ranks(const std::string& worker, const Launch
   std::vector<Launch> one;
   one.push_back(start_ranks(worker, o));
   return wait_ranks(std::move(one))[0];
+}
+
+// `program args...` as every rank's command (e.g. the real `tips train`), world_size ranks, outputs in out_dir.
+inline LaunchOptions command_launch(const std::string& out_dir, int world_size, std::vector<std::string> command) {
+  LaunchOptions o;
+  o.world_size = world_size;
+  o.out_dir = out_dir;
+  o.deadline_s = 600;
+  o.command = std::move(command);
+  return o;
 }
 
 #ifdef TIPS_BINARY_DIR

@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <map>
 
 #include "command.h"
+#include "towers.h"
 #include "tips/config/config.h"
 #include "tips/core/error.h"
 #include "tips/data/tokenizer.h"
@@ -40,16 +40,6 @@ std::string tokenizer_path(const tips::config::RunConfig& cfg) {
                           "set text.tokenizer=PATH/TO/tokenizer.model (the SentencePiece model the text tower uses)");
 }
 
-// The towers' entries of a checkpoint's "student" group (TipsModel names: "vision.*", "text.*", "heads.*", ...),
-// with the tower prefix removed, so bare encoders load them strictly.
-std::map<std::string, torch::Tensor> tower_entries(const std::map<std::string, torch::Tensor>& student,
-                                                   const std::string& prefix) {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& [name, t] : student)
-    if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t;
-  return out;
-}
-
 fs::path checkpoint_path(const Opts& o, const tips::config::RunConfig& cfg) {
   if (!o.checkpoint.empty()) return o.checkpoint;
   const fs::path dir = fs::path(cfg.train.run_dir) / "checkpoints";
@@ -76,13 +66,10 @@ int run(const Opts& o) {
     spdlog::info("eval: official weights from {}", o.weights_dir);
   } else {
     const fs::path ckpt = checkpoint_path(o, cfg);
-    const tips::train::CheckpointReader reader(ckpt);
-    const auto student = reader.group("student");
-    vision = tips::model::VisionTransformer(cfg.model);
-    text = tips::model::TextEncoder(cfg.text);
-    tips::train::load_named(tower_entries(student, "vision."), vision->named_parameters(), "student vision", ckpt);
-    tips::train::load_named(tower_entries(student, "text."), text->named_parameters(), "student text", ckpt);
-    spdlog::info("eval: checkpoint {}", ckpt.string());
+    auto towers = tips::cli::load_checkpoint_towers(cfg, ckpt.string());
+    vision = towers.vision;
+    text = towers.text;
+    spdlog::info("eval: checkpoint {}", towers.source);
   }
   vision->to(device);
   text->to(device);

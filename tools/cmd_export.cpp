@@ -1,5 +1,6 @@
 // `tips export`: write the two towers as the official TIPS .npz pair (image_encoder.npz, text_encoder.npz).
-// Weights come from a seeded random init of the configured model or an existing pair (see towers.h).
+// Weights come from a training checkpoint, an existing pair or a seeded random init (see towers.h):
+//   tips export --checkpoint runs/demo/checkpoints/step_00000300.ckpt --out-dir weights/   (config from the file)
 #include <spdlog/spdlog.h>
 
 #include "command.h"
@@ -21,7 +22,7 @@ tips::cli::Registrar reg("export", "write the official TIPS .npz pair of the con
   app.add_option("--out-dir", opts->out_dir, "output folder (created)")->required();
   app.add_option("--temperature", opts->temperature, "store this `temperature` scalar in text_encoder.npz");
   return [opts] {
-    const auto cfg = tips::config::load(opts->config.files, opts->config.overrides);
+    const auto cfg = tips::cli::load_config(opts->config, opts->weights);
     auto towers = tips::cli::load_towers(cfg, opts->weights);
     if (opts->temperature) towers.temperature = opts->temperature;
     spdlog::info("exporting {} to {}", towers.source, opts->out_dir);

@@ -1,13 +1,13 @@
 // tools/towers.h - the two encoders a weights command works on, and where their weights come from:
-// the official .npz pair (--weights-dir) or a seeded random init (--init random --seed S).
-// A run checkpoint (--checkpoint) can be added as a third source in load_towers(); export_towers() and the
-// embed code only ever see the modules.
+// the official .npz pair (--weights-dir), a training checkpoint (--checkpoint: the student towers), or a seeded
+// random init (--init random --seed S). export_towers() and the embed/eval code only ever see the modules.
 #pragma once
 #include <CLI/CLI.hpp>
 
 #include <optional>
 #include <string>
 
+#include "command.h"
 #include "tips/config/config.h"
 #include "tips/model/text_encoder.h"
 #include "tips/model/vit.h"
@@ -23,14 +23,22 @@ struct Towers {
 
 struct WeightArgs {
   std::string weights_dir;  // holds image_encoder.npz + text_encoder.npz
+  std::string checkpoint;   // a `tips train` checkpoint (step_N.ckpt)
   std::string init;         // "random" | "" (then weights_dir is required)
   uint64_t seed = 0;
 };
 void add_weight_args(CLI::App& app, WeightArgs& args);
 
-// Builds both towers from cfg.model / cfg.text and fills them from `args` (strict import for weights_dir).
-// Throws ConfigError when neither or both sources are given, CheckpointError when the files do not match.
+// The run config of a weights command: the -c files and overrides; with --checkpoint and no -c file, the config
+// stored in the checkpoint (the one it was trained with) plus the overrides.
+config::RunConfig load_config(const ConfigArgs& config, const WeightArgs& weights);
+
+// Builds both towers from cfg.model / cfg.text and fills them from `args` (strict import / strict load).
+// Throws ConfigError when no source or several are given, CheckpointError when the files do not match.
 Towers load_towers(const config::RunConfig& cfg, const WeightArgs& args);
+
+// The student towers (and contrastive temperature) of a training checkpoint, strictly.
+Towers load_checkpoint_towers(const config::RunConfig& cfg, const std::string& checkpoint);
 
 // Writes dir/image_encoder.npz and dir/text_encoder.npz (creating dir); logs the paths and sizes.
 void export_towers(const Towers& towers, const std::string& dir);

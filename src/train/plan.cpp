@@ -28,11 +28,11 @@ double head_forward_flops_per_token(const model::HeadsConfig& c, int64_t in_dim)
 
 int64_t patches_of(int64_t size, int64_t patch) { return (size / patch) * (size / patch); }
 
-// Forward + backward FLOPs of one optimizer step over the global batch. Composition per image:
-//   student: masked global crop (iBOT, global DINO student), M local crops (DINO), unmasked global crop
-//            (contrastive, image_view unmasked) and the text streams - each 3x forward (fwd + 2x bwd);
-//   teacher: one forward of the unmasked global crop. head_only/none reuse the student's unmasked forward when
-//            the contrastive loss runs it anyway (same weights, detached); full always runs its EMA backbone.
+// Forward + backward FLOPs of one optimizer step over the global batch, as train_step.cpp runs it. Per global
+// crop: the masked student forward (iBOT, global DINO student), the unmasked one (contrastive, image_view
+// unmasked), each 3x forward (fwd + 2x bwd), and one teacher forward - which head_only/none skip when they reuse
+// the unmasked student forward (contrastive on, drop_path 0: Trainer::Impl::teacher_shares_student_forward);
+// full always runs its EMA backbone. Per image: the M local crops (DINO) and the caption streams.
 double step_flops(const config::RunConfig& cfg, EmaScope ema) {
   const auto& crops = cfg.data.crops;
   const auto& L = cfg.loss;
@@ -44,21 +44,20 @@ double step_flops(const config::RunConfig& cfg, EmaScope ema) {
   const bool unmasked_student = contrastive && L.contrastive.image_view == loss::ImageView::kUnmasked;
   const bool masked_student = ibot || (dino && L.dino.global_student) ||
                               (contrastive && L.contrastive.image_view == loss::ImageView::kMasked);
+  const bool teacher_shares_forward = ema != EmaScope::kFull && cfg.model.drop_path == 0.0 && unmasked_student;
   const int64_t cls_per_view = L.dino.cls == loss::ClsChoice::kBoth ? 2 : 1;
 
-  double f = 0;
-  if (masked_student) f += 3 * g;
-  if (dino) f += 3 * crops.local_count * loc;
-  if (unmasked_student) f += 3 * g;
-  if (contrastive) f += 3 * (L.contrastive.two_streams ? 2 : 1) * text_forward_flops(cfg.text);
-  if ((dino || ibot) && (ema == EmaScope::kFull || !unmasked_student)) f += g;  // teacher backbone
+  double per_global = 0;
+  if (masked_student) per_global += 3 * g;
+  if (unmasked_student) per_global += 3 * g;
+  if ((dino || ibot) && !teacher_shares_forward) per_global += g;  // teacher backbone
   // Heads: teacher (forward) on the global CLS and patches, students (fwd + bwd) on their CLS / patches.
-  if (dino) {
-    f += head * cls_per_view;
-    f += 3 * head * cls_per_view * (crops.local_count + (L.dino.global_student ? 1 : 0));
-  }
-  if (ibot) f += head * n_global + 3 * head * n_global;
-  return f * crops.global_count * static_cast<double>(cfg.train.batch_size);
+  if (dino) per_global += head * cls_per_view * (1 + (L.dino.global_student ? 3 : 0));
+  if (ibot) per_global += head * n_global + 3 * head * n_global;
+  double per_image = per_global * static_cast<double>(crops.global_count);
+  if (dino) per_image += 3 * crops.local_count * (loc + head * cls_per_view);
+  if (contrastive) per_image += 3 * (L.contrastive.two_streams ? 2 : 1) * text_forward_flops(cfg.text);
+  return per_image * static_cast<double>(cfg.train.batch_size);
 }
 
 std::string millions(double n) {

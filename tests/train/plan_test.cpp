@@ -88,6 +88,14 @@ TEST(Plan, FullEmaAddsOneTeacherForwardPerImage) {
   const auto no_clip = make_plan(cfg);
   EXPECT_DOUBLE_EQ(no_clip.policy(EmaScope::kFull).flops_per_step, no_clip.policy(EmaScope::kHeadOnly).flops_per_step);
   EXPECT_EQ(no_clip.student_text, 0);
+  // Stochastic depth: the trainer runs a separate no-grad teacher forward for head_only too (a dropped-path student
+  // forward is not the teacher's), so head_only costs what full does.
+  cfg.loss.contrastive.weight = 1;
+  cfg.model.drop_path = 0.1;
+  const auto drop = make_plan(cfg);
+  EXPECT_DOUBLE_EQ(drop.policy(EmaScope::kFull).flops_per_step, drop.policy(EmaScope::kHeadOnly).flops_per_step);
+  EXPECT_DOUBLE_EQ(drop.policy(EmaScope::kHeadOnly).flops_per_step - plan.policy(EmaScope::kHeadOnly).flops_per_step,
+                   3 * 2496.0);
 }
 
 }  // namespace

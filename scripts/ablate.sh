@@ -28,7 +28,10 @@ for seed in "${seeds[@]}"; do
     # shellcheck disable=SC2086
     "$tips" eval -c "$cfg" train.run_dir="$run" ${ABLATE_SET:-} --checkpoint "$ckpt" --out "$run/eval" > /dev/null
     read -r secs kb < "$run.time"
-    echo "{\"row\": \"$row\", \"seed\": $seed, \"train_s\": $secs, \"peak_rss_mb\": $((kb / 1024)), \"eval\": $(cat "$run/eval/eval.json")}" >> "$results"
+    # One JSON object per line: eval.json and run_info.json are pretty-printed, so their newlines go. The median
+    # step time is taken by `tips ablation-table` from $run/metrics.jsonl ("run_dir").
+    info=$(tr -d '\n' 2>/dev/null < "$run/run_info.json" || echo null)
+    echo "{\"row\": \"$row\", \"seed\": $seed, \"train_s\": $secs, \"peak_rss_mb\": $((kb / 1024)), \"run_dir\": \"$run\", \"run_info\": ${info:-null}, \"eval\": $(tr -d '\n' < "$run/eval/eval.json")}" >> "$results"
   done
 done
 "$tips" ablation-table "$results" > runs/ablations/results.md

@@ -2,10 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <unistd.h>
-
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "tips/core/error.h"
@@ -26,18 +23,9 @@ void add_weight_args(CLI::App& app, WeightArgs& args) {
 
 config::RunConfig load_config(const ConfigArgs& config, const WeightArgs& weights) {
   if (weights.checkpoint.empty() || !config.files.empty()) return config::load(config.files, config.overrides);
-  // The checkpoint's own resolved config goes through the regular loader (validation, overrides) via a file.
+  // The checkpoint's own resolved config, through the regular validation, plus the command-line overrides.
   const std::string yaml = train::CheckpointReader(weights.checkpoint).get_string("meta/config");
-  const auto tmp = std::filesystem::temp_directory_path() / ("tips_ckpt_config_" + std::to_string(::getpid()) + ".yaml");
-  std::ofstream(tmp) << yaml;
-  try {
-    auto cfg = config::load({tmp.string()}, config.overrides);
-    std::filesystem::remove(tmp);
-    return cfg;
-  } catch (...) {
-    std::filesystem::remove(tmp);
-    throw;
-  }
+  return config::load_from_string(yaml, config.overrides, weights.checkpoint + ":meta/config");
 }
 
 Towers load_checkpoint_towers(const config::RunConfig& cfg, const std::string& checkpoint) {

@@ -231,7 +231,8 @@ RunConfig load(const std::vector<std::string>& files, const std::vector<std::str
   return detail::read_tree(root, origins);
 }
 
-RunConfig load_from_string(const std::string& yaml_text, const std::string& origin) {
+RunConfig load_from_string(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                           const std::string& origin) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -242,6 +243,7 @@ RunConfig load_from_string(const std::string& yaml_text, const std::string& orig
   YAML::Node merged(YAML::NodeType::Map);
   detail::OriginMap origins;
   detail::merge_into(merged, root, "", origin, origins);
+  for (const auto& o : overrides) detail::apply_override(merged, o, origins);
   return detail::read_tree(merged, origins);
 }
 

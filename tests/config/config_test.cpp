@@ -98,6 +98,14 @@ TEST(Config, DumpReloadsToTheSameConfig) {
   EXPECT_EQ(b.data.captions.stream2.size(), 1u);
 }
 
+TEST(Config, OverridesApplyOnTopOfYamlText) {
+  const std::string text = tips::config::to_yaml(load({}, {"train.steps=300", "optim.lr.start=0.002"}));
+  const RunConfig c = tips::config::load_from_string(text, {"train.steps=7"});
+  EXPECT_EQ(c.train.steps, 7);
+  EXPECT_DOUBLE_EQ(c.optim.lr.start, 0.002);
+  EXPECT_THROW(tips::config::load_from_string(text, {"train.no_such_key=1"}), tips::ConfigError);
+}
+
 TEST(Config, AllKeysListsLeaves) {
   const auto keys = tips::config::all_keys();
   EXPECT_NE(std::find(keys.begin(), keys.end(), "optim.lr.start"), keys.end());

@@ -39,8 +39,10 @@ struct RunConfig {
 // ("a.b.c=value", value parsed as YAML). files may be empty: defaults + overrides only.
 RunConfig load(const std::vector<std::string>& files, const std::vector<std::string>& overrides = {});
 
-// Parses YAML text (no file), e.g. a config stored inside a checkpoint. `origin` names it in errors.
-RunConfig load_from_string(const std::string& yaml_text, const std::string& origin = "<string>");
+// Parses YAML text (no file), e.g. a config stored inside a checkpoint, then applies `overrides` as load() does.
+// `origin` names the text in errors.
+RunConfig load_from_string(const std::string& yaml_text, const std::vector<std::string>& overrides = {},
+                           const std::string& origin = "<string>");
 
 // The fully resolved config as YAML (every key). with_docs adds each field's comment.
 std::string to_yaml(const RunConfig& cfg, bool with_docs = false);

@@ -1,5 +1,6 @@
 // `tips data fashion-mosaic`: writes the built-in demo dataset (Fashion-MNIST mosaics + captions + label maps).
 #include <iostream>
+#include <map>
 
 #include "command.h"
 #include "tips/data/fashion_mosaic.h"
@@ -20,6 +21,22 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   app.add_option("--threads", o->threads, "worker threads (0 = all cores)")->capture_default_str();
   app.add_option("--png-compression", o->png_compression, "PNG compression level 0..9")->capture_default_str();
   app.add_flag("--force", o->force, "regenerate even when meta.json matches");
+  using tips::data::AltTextSubject;
+  using tips::data::CaptionColors;
+  app.add_option("--caption-colors", o->captions.colors,
+                 "which captions name item colours: all | long (the long caption only) | none")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, CaptionColors>{
+          {"all", CaptionColors::kAll}, {"long", CaptionColors::kLongOnly}, {"none", CaptionColors::kNone}}))
+      ->default_str("all");
+  app.add_option("--alt-subject", o->captions.alt_subject,
+                 "the item a one-item alt-text names: random (any item) | largest (the main item)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, AltTextSubject>{
+          {"random", AltTextSubject::kRandomItem}, {"largest", AltTextSubject::kLargestItem}}))
+      ->default_str("random");
+  app.add_option("--alt-wrong", o->captions.alt_wrong, "fraction of alt-texts naming a class not on the canvas")
+      ->capture_default_str();
+  app.add_option("--alt-generic", o->captions.alt_generic, "fraction of alt-texts naming no class")
+      ->capture_default_str();
   return [o] {
     const auto report = tips::data::generate_fashion_mosaic(*o);
     if (!report.skipped)

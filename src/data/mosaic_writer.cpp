@@ -37,9 +37,20 @@ struct Canvas {
 };
 
 json meta_of(const MosaicOptions& o) {
-  return json{{"format", "tips-fashion-mosaic"}, {"version", 1},       {"size", o.size},
-              {"seed", o.seed},                  {"train_count", o.train_count}, {"test_count", o.test_count},
-              {"single_train_count", o.single_train_count}, {"single_test_count", o.single_test_count}};
+  json meta{{"format", "tips-fashion-mosaic"}, {"version", 1},       {"size", o.size},
+            {"seed", o.seed},                  {"train_count", o.train_count}, {"test_count", o.test_count},
+            {"single_train_count", o.single_train_count}, {"single_test_count", o.single_test_count}};
+  // Only a non-default style is recorded, so datasets written before the style existed stay up to date.
+  const CaptionStyle& c = o.captions;
+  if (!c.is_default()) {
+    static const char* kColors[] = {"all", "long", "none"};
+    static const char* kSubjects[] = {"random", "largest"};
+    meta["captions"] = json{{"colors", kColors[static_cast<int>(c.colors)]},
+                            {"alt_subject", kSubjects[static_cast<int>(c.alt_subject)]},
+                            {"alt_wrong", c.alt_wrong},
+                            {"alt_generic", c.alt_generic}};
+  }
+  return meta;
 }
 
 void write_text_atomic(const fs::path& path, const std::string& text) {
@@ -63,7 +74,7 @@ Canvas make_canvas(const MosaicOptions& o, const MosaicLayout& layout, const Spl
   const int64_t source = split.single ? single_order[index % single_order.size()] : -1;
   const MosaicCanvasSpec spec = draw_canvas(layout, *split.pool, split.single, source, gen);
   Canvas out;
-  out.captions = make_captions(spec, gen);
+  out.captions = make_captions(spec, gen, o.captions);
   std::vector<uint8_t> rgb, labels;
   render_canvas(layout, spec, *split.pool, rgb, labels);
   char stem[32];
@@ -141,6 +152,7 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
                                    "counts must be >= 0");
   if (o.png_compression < 0 || o.png_compression > 9)
     throw DataError("fashion mosaic: png_compression = " + std::to_string(o.png_compression), "use 0..9");
+  validate(o.captions);
   auto id = [](MosaicSplit s) { return static_cast<uint64_t>(s); };
   std::vector<SplitPlan> splits{{"train", id(MosaicSplit::kTrain), false, o.train_count, nullptr, true},
                                 {"test", id(MosaicSplit::kTest), false, o.test_count, nullptr, false},

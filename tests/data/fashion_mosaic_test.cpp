@@ -187,6 +187,69 @@ TEST(FashionMosaic, AltTextIsWrongAboutTenPercentOfTheTime) {
   EXPECT_NEAR(names_sneaker / double(n), 0.65, 0.03);  // one-item 35% + class list 30%
 }
 
+bool names_a_colour(const std::string& text) {
+  for (const auto& c : td::kMosaicColors)
+    if (contains(" " + text + " ", std::string(" ") + c.name + " ")) return true;
+  return false;
+}
+
+TEST(FashionMosaic, CaptionColoursCanBeLimitedToTheLongCaptionOrDropped) {
+  // A small red sneaker and a large blue bag on plain black (no colour word in the background's name).
+  const auto spec = spec_of({{0, 7, 0, 0, 30, 0}, {0, 8, 40, 40, 50, 2}});
+  td::CaptionStyle long_only, none;
+  long_only.colors = td::CaptionColors::kLongOnly;
+  none.colors = td::CaptionColors::kNone;
+  tips::rng::SplitMix r(3);
+  for (int i = 0; i < 200; ++i) {
+    const auto a = td::make_captions(spec, r, long_only);
+    EXPECT_EQ(a.caption_medium, "a sneaker and a bag");
+    EXPECT_TRUE(contains(a.caption_long, "a small red sneaker at the top left")) << a.caption_long;
+    EXPECT_FALSE(names_a_colour(a.alt_text)) << a.alt_text;
+    const auto b = td::make_captions(spec, r, none);
+    EXPECT_EQ(b.caption_medium, "a sneaker and a bag");
+    EXPECT_TRUE(contains(b.caption_long, "a large bag in the center")) << b.caption_long;
+    EXPECT_FALSE(names_a_colour(b.caption_long) || names_a_colour(b.alt_text)) << b.caption_long << " | " << b.alt_text;
+  }
+  // Items that differ only by colour are counted together once colours are not named.
+  const auto two = spec_of({{0, 7, 0, 0, 30, 0}, {0, 7, 80, 80, 30, 2}});
+  EXPECT_EQ(td::make_captions(two, r, none).caption_medium, "two sneakers");
+  EXPECT_EQ(td::make_captions(two, r).caption_medium, "a red sneaker and a blue sneaker");
+}
+
+TEST(FashionMosaic, AltTextSubjectAndNoiseFractions) {
+  // A small sneaker and a large bag: "largest" one-item alt-texts name the bag only.
+  const auto spec = spec_of({{0, 7, 0, 0, 30, 0}, {0, 8, 40, 40, 50, 2}});
+  const int n = 4000;
+  auto fractions = [&](const td::CaptionStyle& style) {
+    tips::rng::SplitMix r(29);
+    std::array<double, 3> f{};  // names the bag, names the sneaker, names neither
+    for (int i = 0; i < n; ++i) {
+      const auto alt = td::make_captions(spec, r, style).alt_text;
+      const bool bag = contains(alt, "bag"), sneaker = contains(alt, "sneaker");
+      f[0] += bag, f[1] += sneaker, f[2] += !bag && !sneaker;
+    }
+    for (auto& v : f) v /= n;
+    return f;
+  };
+  td::CaptionStyle largest;
+  largest.alt_subject = td::AltTextSubject::kLargestItem;
+  largest.alt_wrong = largest.alt_generic = 0;
+  const auto clean = fractions(largest);
+  EXPECT_DOUBLE_EQ(clean[0], 1.0);            // one item (35 %) = the bag, else the list of both
+  EXPECT_NEAR(clean[1], 0.65, 0.03);          // 4 sigma = 0.030
+  EXPECT_DOUBLE_EQ(clean[2], 0.0);
+  const auto noisy = fractions(td::CaptionStyle{});  // random item, 10 % wrong, 25 % generic
+  EXPECT_NEAR(noisy[0], 0.30 + 0.35 / 2, 0.03);
+  EXPECT_NEAR(noisy[2], 0.35, 0.03);
+  td::CaptionStyle too_noisy;
+  too_noisy.alt_wrong = 0.4;
+  too_noisy.alt_generic = 0.3;
+  EXPECT_THROW(td::validate(too_noisy), tips::DataError);
+  too_noisy.alt_generic = -0.1;
+  EXPECT_THROW(td::validate(too_noisy), tips::DataError);
+  EXPECT_NO_THROW(td::validate(td::CaptionStyle{}));
+}
+
 struct Generated {
   TempDir dir;
   td::FashionMnist train, test;
@@ -310,6 +373,17 @@ TEST(FashionMosaic, DeterministicFromSeedAndSkipsWhenUpToDate) {
   other.seed = 6;
   td::generate_fashion_mosaic(other);
   EXPECT_NE(slurp(o.out_dir + "/train.jsonl"), slurp(other.out_dir + "/train.jsonl"));
+  auto plain = o;  // another caption style is another dataset; the default style is not recorded
+  plain.out_dir = g.dir / "plain";
+  plain.captions.colors = td::CaptionColors::kNone;
+  td::generate_fashion_mosaic(plain);
+  EXPECT_FALSE(contains(slurp(o.out_dir + "/meta.json"), "captions"));
+  EXPECT_TRUE(contains(slurp(plain.out_dir + "/meta.json"), "\"colors\": \"none\""));
+  EXPECT_EQ(slurp(o.out_dir + "/images/train/000003.png"), slurp(plain.out_dir + "/images/train/000003.png"));
+  EXPECT_NE(slurp(o.out_dir + "/train.jsonl"), slurp(plain.out_dir + "/train.jsonl"));
+  plain.captions.colors = td::CaptionColors::kAll;
+  plain.out_dir = o.out_dir;
+  EXPECT_TRUE(td::generate_fashion_mosaic(plain).skipped);
   o.train_count = 4;  // new parameters: regenerate, and stale images go
   EXPECT_FALSE(td::generate_fashion_mosaic(o).skipped);
   EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/images/train/000005.png"));

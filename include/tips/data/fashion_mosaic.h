@@ -115,8 +115,28 @@ MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& poo
 void render_canvas(const MosaicLayout& layout, const MosaicCanvasSpec& spec, const FashionMnist& pool,
                    std::vector<uint8_t>& rgb, std::vector<uint8_t>& label_map);
 
+// Which captions name item colours. In these mosaics colour words let the contrastive loss tell most canvases
+// of a batch apart without looking at item shapes (docs/results.md, zero-shot classification).
+enum class CaptionColors { kAll, kLongOnly, kNone };
+// The item a one-item alt-text names: any item on the canvas, or the largest one (the picture's main product).
+enum class AltTextSubject { kRandomItem, kLargestItem };
+
+// What the captions say. The defaults are the demo dataset's; they write the same bytes as before these knobs.
+struct CaptionStyle {
+  CaptionColors colors = CaptionColors::kAll;
+  AltTextSubject alt_subject = AltTextSubject::kRandomItem;
+  double alt_wrong = 0.10;    // fraction of alt-texts naming a class that is not on the canvas
+  double alt_generic = 0.25;  // fraction of alt-texts naming no class ("shop now", "IMG_1234.jpg")
+  // 35 % of alt-texts name one item; the rest (1 - 0.35 - wrong - generic) list the item types.
+  static constexpr double kOneItem = 0.35;
+  bool is_default() const;
+};
+
+// Throws DataError unless 0 <= alt_wrong, alt_generic and alt_wrong + alt_generic <= 1 - kOneItem.
+void validate(const CaptionStyle& style);
+
 // Captions for a drawn canvas; the alt-text noise draws from rng.
-MosaicCaptions make_captions(const MosaicCanvasSpec& spec, rng::SplitMix& rng);
+MosaicCaptions make_captions(const MosaicCanvasSpec& spec, rng::SplitMix& rng, const CaptionStyle& style = {});
 
 // Position word for an item centre: "top left", "top", ..., "center", ..., "bottom right".
 std::string position_name(const MosaicItem& item, int64_t canvas);
@@ -133,6 +153,7 @@ struct MosaicOptions {
   int64_t threads = 0;                // 0 = hardware concurrency
   int png_compression = 1;            // cv::IMWRITE_PNG_COMPRESSION 0..9
   bool force = false;                 // regenerate even when meta.json matches
+  CaptionStyle captions;              // what the captions say (defaults: the demo dataset)
 };
 
 struct MosaicReport {

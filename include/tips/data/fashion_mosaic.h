@@ -93,8 +93,8 @@ struct MosaicCanvasSpec {
 
 struct MosaicCaptions {
   std::string alt_text;        // short and noisy: one item, a generic phrase, or (~10%) a wrong class
-  std::string caption_medium;  // every item with its colour: "a red sneaker and two blue bags"
-  std::string caption_long;    // every item with colour, size, position, and the background
+  std::string caption_medium;  // every item with its colour: "a red sneaker and two blue bags" (see CaptionStyle)
+  std::string caption_long;    // every item with colour, size, position, and the background (see CaptionStyle)
 };
 
 // Parameters of the placement draws; also used by tests to re-derive canvases.

@@ -7,11 +7,6 @@ function(tips_add_test name source)
   endif()
   add_executable(${name} ${source})
   target_link_libraries(${name} PRIVATE tips GTest::gtest GTest::gtest_main)
-  # Test bodies are thin drivers of libtips (built -O3); -O1 cuts their compile time, the CI's largest share,
-  # and keeps the library's precompiled header valid (-O0 would not: GCC ties a PCH to __OPTIMIZE__).
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_BUILD_TYPE MATCHES "^(Release|RelWithDebInfo)$")
-    target_compile_options(${name} PRIVATE -O1)
-  endif()
   if(TIPS_PCH)
     target_precompile_headers(${name} REUSE_FROM tips)
   endif()

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -34,8 +35,13 @@ class LaunchLocal(unittest.TestCase):
         self.assertIn("rank 1", err)
 
     def test_term_is_forwarded_to_every_rank(self):
-        p = launch(2, 'trap "echo got-term-$RANK; exit 0" TERM; sleep 30 & wait')
-        time.sleep(1.0)
+        with tempfile.TemporaryDirectory() as ready:
+            # Each rank reports once its trap is set: a fixed sleep here failed under a loaded ctest -j2.
+            p = launch(2, f'trap "echo got-term-$RANK; exit 0" TERM; touch {ready}/$RANK; sleep 30 & wait')
+            deadline = time.monotonic() + 20
+            while len(os.listdir(ready)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(len(os.listdir(ready)), 2, "the ranks did not start within 20 s")
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=20)

@@ -1,6 +1,7 @@
 // `tips data fashion-mosaic`: writes the built-in demo dataset (Fashion-MNIST mosaics + captions + label maps).
 #include <iostream>
 #include <map>
+#include <type_traits>
 
 #include "command.h"
 #include "tips/data/fashion_mosaic.h"
@@ -21,17 +22,17 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   app.add_option("--threads", o->threads, "worker threads (0 = all cores)")->capture_default_str();
   app.add_option("--png-compression", o->png_compression, "PNG compression level 0..9")->capture_default_str();
   app.add_flag("--force", o->force, "regenerate even when meta.json matches");
-  using tips::data::AltTextSubject;
-  using tips::data::CaptionColors;
+  const auto names = [](const auto& table) {
+    return std::map<std::string, typename std::decay_t<decltype(table)>::value_type::second_type>(table.begin(),
+                                                                                               table.end());
+  };
   app.add_option("--caption-colors", o->captions.colors,
                  "which captions name item colours: all | long (the long caption only) | none")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, CaptionColors>{
-          {"all", CaptionColors::kAll}, {"long", CaptionColors::kLongOnly}, {"none", CaptionColors::kNone}}))
+      ->transform(CLI::CheckedTransformer(names(tips::data::kCaptionColorsNames)))
       ->default_str("all");
   app.add_option("--alt-subject", o->captions.alt_subject,
                  "the item a one-item alt-text names: random (any item) | largest (the main item)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, AltTextSubject>{
-          {"random", AltTextSubject::kRandomItem}, {"largest", AltTextSubject::kLargestItem}}))
+      ->transform(CLI::CheckedTransformer(names(tips::data::kAltTextSubjectNames)))
       ->default_str("random");
   app.add_option("--alt-wrong", o->captions.alt_wrong, "fraction of alt-texts naming a class not on the canvas")
       ->capture_default_str();

@@ -91,11 +91,14 @@ MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& poo
     }
     spec.items.push_back(item);
   }
-  int64_t largest = 0;
-  for (size_t i = 1; i < spec.items.size(); ++i)
-    if (spec.items[i].size > spec.items[largest].size) largest = static_cast<int64_t>(i);
-  spec.label = spec.items[largest].label;
+  spec.label = largest_item(spec).label;
   return spec;
+}
+
+const MosaicItem& largest_item(const MosaicCanvasSpec& spec) {
+  TORCH_CHECK(!spec.items.empty(), "largest_item: a canvas without items");
+  return *std::max_element(spec.items.begin(), spec.items.end(),
+                           [](const MosaicItem& a, const MosaicItem& b) { return a.size < b.size; });
 }
 
 void render_canvas(const MosaicLayout& layout, const MosaicCanvasSpec& spec, const FashionMnist& pool,

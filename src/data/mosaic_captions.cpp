@@ -104,10 +104,8 @@ std::string alt_text(const MosaicCanvasSpec& spec, const CaptionStyle& style, rn
                           with_color ? kMosaicColors[rng.randint(0, kMosaicColors.size())].name : "", rng);
   }
   if (u < style.alt_wrong + CaptionStyle::kOneItem) {
-    const auto largest = std::max_element(spec.items.begin(), spec.items.end(),
-                                          [](const auto& a, const auto& b) { return a.size < b.size; });
     const auto& item = style.alt_subject == AltTextSubject::kLargestItem
-                           ? *largest
+                           ? largest_item(spec)
                            : spec.items[rng.randint(0, spec.items.size())];
     return one_item_alt(class_name(item.label), with_color ? color_name(item) : "", rng);
   }

@@ -43,10 +43,8 @@ json meta_of(const MosaicOptions& o) {
   // Only a non-default style is recorded, so datasets written before the style existed stay up to date.
   const CaptionStyle& c = o.captions;
   if (!c.is_default()) {
-    static const char* kColors[] = {"all", "long", "none"};
-    static const char* kSubjects[] = {"random", "largest"};
-    meta["captions"] = json{{"colors", kColors[static_cast<int>(c.colors)]},
-                            {"alt_subject", kSubjects[static_cast<int>(c.alt_subject)]},
+    meta["captions"] = json{{"colors", kCaptionColorsNames.at(static_cast<size_t>(c.colors)).first},
+                            {"alt_subject", kAltTextSubjectNames.at(static_cast<size_t>(c.alt_subject)).first},
                             {"alt_wrong", c.alt_wrong},
                             {"alt_generic", c.alt_generic}};
   }

@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tips/core/rng.h"
@@ -111,6 +112,9 @@ struct MosaicLayout {
 MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& pool, bool single,
                              int64_t single_source, rng::SplitMix& rng);
 
+// The largest item (the first one on ties): the one spec.label names and a "largest" alt-text describes.
+const MosaicItem& largest_item(const MosaicCanvasSpec& spec);
+
 // Renders spec: rgb (canvas, canvas, 3) uint8 row-major RGB and label_map (canvas, canvas) uint8.
 void render_canvas(const MosaicLayout& layout, const MosaicCanvasSpec& spec, const FashionMnist& pool,
                    std::vector<uint8_t>& rgb, std::vector<uint8_t>& label_map);
@@ -120,6 +124,11 @@ void render_canvas(const MosaicLayout& layout, const MosaicCanvasSpec& spec, con
 enum class CaptionColors { kAll, kLongOnly, kNone };
 // The item a one-item alt-text names: any item on the canvas, or the largest one (the picture's main product).
 enum class AltTextSubject { kRandomItem, kLargestItem };
+// Their names on the command line and in meta.json.
+inline constexpr std::array<std::pair<const char*, CaptionColors>, 3> kCaptionColorsNames{
+    {{"all", CaptionColors::kAll}, {"long", CaptionColors::kLongOnly}, {"none", CaptionColors::kNone}}};
+inline constexpr std::array<std::pair<const char*, AltTextSubject>, 2> kAltTextSubjectNames{
+    {{"random", AltTextSubject::kRandomItem}, {"largest", AltTextSubject::kLargestItem}}};
 
 // What the captions say. The defaults are the demo dataset's; they write the same bytes as before these knobs.
 struct CaptionStyle {

@@ -13,7 +13,7 @@ const NameTable<data::MissingCaption> kMissingNames{{"error", data::MissingCapti
 const NameTable<dist::Backend> kBackendNames{
     {"auto", dist::Backend::kAuto}, {"gloo", dist::Backend::kGloo}, {"nccl", dist::Backend::kNccl}};
 const NameTable<eval::SegMode> kSegNames{{"whole", eval::SegMode::kWhole}, {"slide", eval::SegMode::kSlide}};
-const NameTable<eval::ClsToken> kClsNames{{"cls1", eval::ClsToken::kCls1}, {"cls2", eval::ClsToken::kCls2}};
+const NameTable<eval::ClsToken> kEvalClsNames{{"cls1", eval::ClsToken::kCls1}, {"cls2", eval::ClsToken::kCls2}};
 
 bool valid_stream(const std::map<std::string, double>& s) {
   double total = 0;
@@ -119,7 +119,7 @@ void visit_eval(V& v, C& c) {
   v.field("slide_window", c.slide_window, "sliding window side (pixels)");
   v.field("slide_stride", c.slide_stride, "sliding window stride (pixels)");
   v.field("background_class", c.background_class, "name of the background class; \"\" = none");
-  v.choice("cls_token", c.cls_token, kClsNames, "CLS used for classification / retrieval / kNN");
+  v.choice("cls_token", c.cls_token, kEvalClsNames, "CLS used for classification / retrieval / kNN");
   v.field("knn_k", c.knn_k, "neighbours for kNN");
   v.field("knn_temperature", c.knn_temperature, "kNN vote temperature");
   v.field("max_images", c.max_images, "cap per split; 0 = all");

@@ -8,7 +8,7 @@ const NameTable<loss::ContrastiveKind> kKindNames{{"softmax", loss::ContrastiveK
                                                   {"sigmoid", loss::ContrastiveKind::kSigmoid}};
 const NameTable<loss::ImageView> kViewNames{{"unmasked", loss::ImageView::kUnmasked},
                                             {"masked", loss::ImageView::kMasked}};
-const NameTable<loss::ClsChoice> kClsNames{
+const NameTable<loss::ClsChoice> kDinoClsNames{
     {"cls1", loss::ClsChoice::kCls1}, {"cls2", loss::ClsChoice::kCls2}, {"both", loss::ClsChoice::kBoth}};
 const NameTable<loss::Centering> kCenteringNames{{"ema", loss::Centering::kEma},
                                                  {"sinkhorn", loss::Centering::kSinkhorn}};
@@ -46,7 +46,7 @@ void visit_loss(V& v, C& c) {
   v.section("dino", [&] {
     auto& d = c.dino;
     v.field("weight", d.weight, "alpha; 0 disables the term");
-    v.choice("cls", d.cls, kClsNames, "CLS token(s) fed to the DINO head");
+    v.choice("cls", d.cls, kDinoClsNames, "CLS token(s) fed to the DINO head");
     visit_targets(v, d);
     v.field("global_student", d.global_student, "also distil into the masked global crop");
     v.check("weight", d.weight >= 0, "must be >= 0");

@@ -12,7 +12,7 @@
 namespace {
 
 using tips::data::Tokenizer;
-using tips::testing::TempDir;
+using ScratchDir = tips::testing::TempDir;  // not "TempDir": the data tests have their own (unity batches)
 
 // A deterministic caption corpus: every (colour, animal, place) combination, some in upper case.
 std::string make_corpus() {
@@ -35,7 +35,7 @@ std::string make_corpus() {
 class TokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir;
+    dir_ = new ScratchDir;
     tips::testing::write_text(dir_->file("corpus.txt"), make_corpus());
     tips::data::train_tokenizer({dir_->file("corpus.txt"), dir_->file("tok"), kVocab, "unigram"});
   }
@@ -55,9 +55,9 @@ class TokenizerTest : public ::testing::Test {
   }
 
   static constexpr int64_t kVocab = 40;
-  static TempDir* dir_;
+  static ScratchDir* dir_;
 };
-TempDir* TokenizerTest::dir_ = nullptr;
+ScratchDir* TokenizerTest::dir_ = nullptr;
 
 TEST_F(TokenizerTest, TrainedModelHasPadAtZeroAndRequestedSize) {
   const Tokenizer tok = Tokenizer::load(model());
@@ -140,7 +140,7 @@ TEST_F(TokenizerTest, ConcurrentEncodeGivesSameIds) {
 }
 
 TEST_F(TokenizerTest, BpeModelAlsoTrains) {
-  TempDir dir;
+  ScratchDir dir;
   tips::data::train_tokenizer({dir_->file("corpus.txt"), dir.file("bpe"), 36, "bpe"});
   const Tokenizer tok = Tokenizer::load(dir.file("bpe.model"));
   EXPECT_EQ(tok.vocab_size(), 36);
@@ -148,7 +148,7 @@ TEST_F(TokenizerTest, BpeModelAlsoTrains) {
 }
 
 TEST_F(TokenizerTest, UserMistakesThrowDataError) {
-  TempDir dir;
+  ScratchDir dir;
   tips::testing::write_text(dir.file("tiny.txt"), "a dog\na cat\n");
   EXPECT_THROW(Tokenizer::load(dir.file("missing.model")), tips::DataError);
   EXPECT_THROW(Tokenizer::load(dir_->file("tok.vocab")), tips::DataError);  // the text vocab, not the model

@@ -5,7 +5,7 @@
 #include "command.h"
 #include "tips/report/ablation_table.h"
 
-namespace {
+namespace cmd_ablation_table {  // named, not anonymous: the CLI is compiled in unity batches
 
 tips::cli::Registrar reg("ablation-table", "Markdown table of an ablation study's results.jsonl", [](CLI::App& app) {
   auto path = std::make_shared<std::string>();
@@ -17,4 +17,4 @@ tips::cli::Registrar reg("ablation-table", "Markdown table of an ablation study'
   };
 });
 
-}  // namespace
+}  // namespace cmd_ablation_table

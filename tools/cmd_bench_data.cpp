@@ -26,7 +26,7 @@
 #include "tips/data/loader.h"
 #include "tips/data/memory_source.h"
 
-namespace {
+namespace cmd_bench_data {  // named, not anonymous: the CLI is compiled in unity batches
 
 namespace fs = std::filesystem;
 
@@ -213,4 +213,4 @@ tips::cli::Registrar reg("bench data", "multi-crop loader throughput vs torchvis
   return [o] { return run(*o); };
 });
 
-}  // namespace
+}  // namespace cmd_bench_data

@@ -36,7 +36,7 @@
 #include "tips/train/plan.h"
 #include "tips/train/trainer.h"
 
-namespace {
+namespace cmd_bench_train {  // named, not anonymous: the CLI is compiled in unity batches
 
 namespace fs = std::filesystem;
 using tips::config::RunConfig;
@@ -485,4 +485,4 @@ tips::cli::Registrar reg("bench train", "one training step: C++ vs the PyTorch r
                            return [o] { return run(*o); };
                          });
 
-}  // namespace
+}  // namespace cmd_bench_train

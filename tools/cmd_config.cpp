@@ -4,7 +4,7 @@
 #include "command.h"
 #include "tips/config/config.h"
 
-namespace {
+namespace cmd_config {  // named, not anonymous: the CLI is compiled in unity batches
 
 struct Opts {
   tips::cli::ConfigArgs config;
@@ -25,4 +25,4 @@ tips::cli::Registrar reg("config", "print the resolved config (defaults <- files
   };
 });
 
-}  // namespace
+}  // namespace cmd_config

@@ -6,7 +6,7 @@
 #include "command.h"
 #include "tips/data/fashion_mosaic.h"
 
-namespace {
+namespace cmd_data {  // named, not anonymous: the CLI is compiled in unity batches
 
 tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosaic dataset (manifests + PNGs)",
                          [](CLI::App& app) {
@@ -46,4 +46,4 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   };
 });
 
-}  // namespace
+}  // namespace cmd_data

@@ -26,7 +26,7 @@
 #include "tips/io/npz.h"
 #include "towers.h"
 
-namespace {
+namespace cmd_embed {  // named, not anonymous: the CLI is compiled in unity batches
 
 namespace fs = std::filesystem;
 
@@ -218,4 +218,4 @@ tips::cli::Registrar reg("embed", "image / text embeddings of the configured mod
   };
 });
 
-}  // namespace
+}  // namespace cmd_embed

@@ -13,7 +13,7 @@
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
 
-namespace {
+namespace cmd_eval {  // named, not anonymous: the CLI is compiled in unity batches
 
 namespace fs = std::filesystem;
 
@@ -95,4 +95,4 @@ tips::cli::Registrar reg("eval", "zero-shot segmentation, classification, retrie
                            return [o] { return run(*o); };
                          });
 
-}  // namespace
+}  // namespace cmd_eval

@@ -6,7 +6,7 @@
 #include "command.h"
 #include "towers.h"
 
-namespace {
+namespace cmd_export {  // named, not anonymous: the CLI is compiled in unity batches
 
 struct Opts {
   tips::cli::ConfigArgs config;
@@ -31,4 +31,4 @@ tips::cli::Registrar reg("export", "write the official TIPS .npz pair of the con
   };
 });
 
-}  // namespace
+}  // namespace cmd_export

@@ -5,7 +5,7 @@
 #include "command.h"
 #include "towers.h"
 
-namespace {
+namespace cmd_import {  // named, not anonymous: the CLI is compiled in unity batches
 
 struct Opts {
   tips::cli::ConfigArgs config;
@@ -43,4 +43,4 @@ tips::cli::Registrar reg("import", "load an official TIPS .npz pair into the con
   };
 });
 
-}  // namespace
+}  // namespace cmd_import

@@ -5,7 +5,7 @@
 #include "tips/config/config.h"
 #include "tips/train/plan.h"
 
-namespace {
+namespace cmd_plan {  // named, not anonymous: the CLI is compiled in unity batches
 
 tips::cli::Registrar reg("plan", "parameters / FLOPs / memory per teacher.ema policy, without training",
                          [](CLI::App& app) {
@@ -18,4 +18,4 @@ tips::cli::Registrar reg("plan", "parameters / FLOPs / memory per teacher.ema po
                            };
                          });
 
-}  // namespace
+}  // namespace cmd_plan

@@ -6,7 +6,7 @@
 #include "tips/report/metrics_log.h"
 #include "tips/report/plot.h"
 
-namespace {
+namespace cmd_plot {  // named, not anonymous: the CLI is compiled in unity batches
 
 struct Opts {
   std::string run_dir;
@@ -35,4 +35,4 @@ tips::cli::Registrar reg("plot", "draw a run's metrics.jsonl as PNG curves (gnup
   };
 });
 
-}  // namespace
+}  // namespace cmd_plot

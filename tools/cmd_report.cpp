@@ -8,7 +8,7 @@
 #include "command.h"
 #include "tips/report/report.h"
 
-namespace {
+namespace cmd_report {  // named, not anonymous: the CLI is compiled in unity batches
 
 struct Opts {
   tips::report::ReportOptions report;
@@ -36,4 +36,4 @@ tips::cli::Registrar reg(
       };
     });
 
-}  // namespace
+}  // namespace cmd_report

@@ -5,7 +5,7 @@
 #include "command.h"
 #include "tips/data/tokenizer.h"
 
-namespace {
+namespace cmd_tokenizer {  // named, not anonymous: the CLI is compiled in unity batches
 
 tips::cli::Registrar train_reg("tokenizer train", "train a SentencePiece tokenizer (<pad>=0, lower-cased)",
                                [](CLI::App& app) {
@@ -45,4 +45,4 @@ tips::cli::Registrar encode_reg("tokenizer encode", "print the padded token ids 
   };
 });
 
-}  // namespace
+}  // namespace cmd_tokenizer

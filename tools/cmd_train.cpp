@@ -9,7 +9,7 @@
 #include "tips/core/system.h"
 #include "tips/train/trainer.h"
 
-namespace {
+namespace cmd_train {  // named, not anonymous: the CLI is compiled in unity batches
 
 struct Opts {
   tips::cli::ConfigArgs config;
@@ -32,4 +32,4 @@ tips::cli::Registrar reg("train", "pretrain a TIPSv2 model from a YAML config", 
   };
 });
 
-}  // namespace
+}  // namespace cmd_train

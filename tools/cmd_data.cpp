@@ -13,7 +13,11 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   auto o = std::make_shared<tips::data::MosaicOptions>();
   app.add_option("--out", o->out_dir, "output folder")->capture_default_str();
   app.add_option("--mnist-dir", o->mnist_dir, "folder with the Fashion-MNIST *-ubyte.gz files")->capture_default_str();
-  app.add_option("--size", o->size, "canvas side in pixels (items are size/4..size/2)")->capture_default_str();
+  app.add_option("--size", o->size, "canvas side in pixels")->capture_default_str();
+  app.add_option("--item-min", o->item_min_fraction, "smallest item side, as a fraction of the canvas side")
+      ->capture_default_str();
+  app.add_option("--item-max", o->item_max_fraction, "largest item side, as a fraction of the canvas side")
+      ->capture_default_str();
   app.add_option("--train-count", o->train_count, "multi-item train canvases")->capture_default_str();
   app.add_option("--test-count", o->test_count, "multi-item test canvases")->capture_default_str();
   app.add_option("--single-train-count", o->single_train_count, "single-item train canvases")->capture_default_str();

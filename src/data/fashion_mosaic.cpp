@@ -48,14 +48,18 @@ void resize_bilinear(const uint8_t* src, int64_t h, int64_t w, int64_t s, std::v
 
 }  // namespace
 
-MosaicLayout layout_for_size(int64_t size) {
+MosaicLayout layout_for_size(int64_t size, double min_fraction, double max_fraction) {
   if (size < 16)
     throw DataError("fashion mosaic: canvas size " + std::to_string(size) + " is too small",
                     "use --size 16 or more (112 by default)");
+  if (!(min_fraction > 0 && min_fraction <= max_fraction && max_fraction <= 1))
+    throw DataError("fashion mosaic: item size fractions " + std::to_string(min_fraction) + ".." +
+                        std::to_string(max_fraction) + " are not in 0 < min <= max <= 1",
+                    "e.g. --item-min 0.25 --item-max 0.5 (items of a quarter to half the canvas side)");
   MosaicLayout layout;
   layout.canvas = size;
-  layout.item_min = size / 4;
-  layout.item_max = size / 2;
+  layout.item_min = std::max<int64_t>(1, static_cast<int64_t>(size * min_fraction));
+  layout.item_max = std::max(layout.item_min, static_cast<int64_t>(size * max_fraction));
   return layout;
 }
 

@@ -48,6 +48,9 @@ json meta_of(const MosaicOptions& o) {
                             {"alt_wrong", c.alt_wrong},
                             {"alt_generic", c.alt_generic}};
   }
+  const MosaicOptions d;
+  if (o.item_min_fraction != d.item_min_fraction || o.item_max_fraction != d.item_max_fraction)
+    meta["item_fraction"] = json{{"min", o.item_min_fraction}, {"max", o.item_max_fraction}};
   return meta;
 }
 
@@ -140,7 +143,7 @@ bool up_to_date(const MosaicOptions& o, const std::vector<SplitPlan>& splits) {
 
 MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  const MosaicLayout layout = layout_for_size(o.size);
+  const MosaicLayout layout = layout_for_size(o.size, o.item_min_fraction, o.item_max_fraction);
   const std::pair<const char*, int64_t> counts[] = {{"train_count", o.train_count},
                                                      {"test_count", o.test_count},
                                                      {"single_train_count", o.single_train_count},

@@ -355,6 +355,39 @@ TEST(FashionMosaic, GeneratedFilesMatchTheRederivedPlacement) {
   }
 }
 
+TEST(FashionMosaic, ItemSizeFractionsSetTheLayoutAndAreRecorded) {
+  const auto d = td::layout_for_size(112);  // the default: a quarter to half the canvas side
+  EXPECT_EQ(d.item_min, 28);
+  EXPECT_EQ(d.item_max, 56);
+  const auto big = td::layout_for_size(112, 0.375, 0.625);
+  EXPECT_EQ(big.item_min, 42);
+  EXPECT_EQ(big.item_max, 70);
+  EXPECT_THROW(td::layout_for_size(112, 0.6, 0.5), tips::DataError);
+  EXPECT_THROW(td::layout_for_size(112, 0.0, 0.5), tips::DataError);
+  EXPECT_THROW(td::layout_for_size(112, 0.5, 1.5), tips::DataError);
+
+  Generated g;
+  auto o = g.opts;  // 64 px canvases: items 24..40 px, single items 30..40 px
+  o.item_min_fraction = 0.375;
+  o.item_max_fraction = 0.625;
+  td::generate_fashion_mosaic(o);
+  EXPECT_TRUE(contains(slurp(o.out_dir + "/meta.json"), "\"item_fraction\""));
+  const auto layout = td::layout_for_size(64, 0.375, 0.625);
+  const auto lines = read_jsonl(o.out_dir + "/train.jsonl");
+  ASSERT_EQ(lines.size(), 6u);
+  for (int i = 0; i < 6; ++i) {  // the written label maps are the re-derived placements at this layout
+    tips::rng::SplitMix r(tips::rng::derive(5, static_cast<uint64_t>(td::MosaicSplit::kTrain), i));
+    const auto spec = td::draw_canvas(layout, g.train, false, -1, r);
+    for (const auto& it : spec.items) EXPECT_TRUE(it.size >= 24 && it.size <= 40) << it.size;
+    EXPECT_EQ(td::load_label_map(o.out_dir + "/" + lines[i]["mask"].get<std::string>()).labels,
+              expected_label_map(spec, g.train, layout.threshold));
+  }
+  auto plain = g.opts;  // the default fractions are not recorded: older datasets stay up to date
+  plain.out_dir = g.dir / "plain";
+  td::generate_fashion_mosaic(plain);
+  EXPECT_FALSE(contains(slurp(plain.out_dir + "/meta.json"), "item_fraction"));
+}
+
 TEST(FashionMosaic, DeterministicFromSeedAndSkipsWhenUpToDate) {
   Generated g;
   auto o = g.opts;

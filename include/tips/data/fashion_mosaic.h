@@ -153,7 +153,9 @@ std::string position_name(const MosaicItem& item, int64_t canvas);
 struct MosaicOptions {
   std::string out_dir = "data/fashion_mosaic";
   std::string mnist_dir = "/usr/share/datasets/fashion-mnist";
-  int64_t size = 112;                 // canvas side (pixels); items are 28..56 px at 112 (scaled with size)
+  int64_t size = 112;                 // canvas side (pixels)
+  double item_min_fraction = 0.25;    // item side range as a fraction of the canvas side: 28..56 px at 112
+  double item_max_fraction = 0.5;     // (single-item canvases draw from the top quarter of the range)
   int64_t train_count = 20000;        // multi-item canvases from the 60k train images
   int64_t test_count = 2000;          // multi-item canvases from the 10k test images
   int64_t single_train_count = 10000; // centred single items (distinct images while count <= pool)
@@ -183,7 +185,9 @@ struct LabelMap {
 // Reads a single-channel PNG label map. Throws DataError when the file is missing or not 8-bit gray.
 LabelMap load_label_map(const std::string& path);
 
-// The layout generate_fashion_mosaic() uses for a canvas side: items from size/4 to size/2 pixels.
-MosaicLayout layout_for_size(int64_t size);
+// The layout generate_fashion_mosaic() uses for a canvas side: items from size * min_fraction to
+// size * max_fraction pixels. Throws DataError for a canvas under 16 px or fractions outside
+// 0 < min_fraction <= max_fraction <= 1.
+MosaicLayout layout_for_size(int64_t size, double min_fraction = 0.25, double max_fraction = 0.5);
 
 }  // namespace tips::data

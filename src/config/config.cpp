@@ -185,7 +185,10 @@ void apply_override(YAML::Node root, const std::string& assignment, OriginMap& o
   const std::string dotted = assignment.substr(0, eq);
   YAML::Node value;
   try {
-    value = YAML::Load(assignment.substr(eq + 1));
+    // `key=` means the empty string (e.g. eval.seg_manifest= turns that evaluation off). YAML reads an empty
+    // text as null, which the reader takes as "keep the default", so the override would vanish silently.
+    const std::string text = assignment.substr(eq + 1);
+    value = text.empty() ? YAML::Node(std::string()) : YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw ConfigError("command line '" + assignment + "': cannot parse the value: " + e.msg, "");
   }

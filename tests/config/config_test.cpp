@@ -106,6 +106,15 @@ TEST(Config, OverridesApplyOnTopOfYamlText) {
   EXPECT_THROW(tips::config::load_from_string(text, {"train.no_such_key=1"}), tips::ConfigError);
 }
 
+TEST(Config, EmptyOverrideIsTheEmptyStringNotTheDefault) {
+  const RunConfig d = load({}, {});
+  ASSERT_FALSE(d.eval.knn_bank_manifest.empty());
+  const RunConfig c = load({}, {"eval.knn_bank_manifest=", "eval.seg_manifest="});
+  EXPECT_EQ(c.eval.knn_bank_manifest, "");
+  EXPECT_EQ(c.eval.seg_manifest, "");
+  EXPECT_THROW(load({}, {"train.steps="}), tips::ConfigError);  // not a number: an error, not the default
+}
+
 TEST(Config, AllKeysListsLeaves) {
   const auto keys = tips::config::all_keys();
   EXPECT_NE(std::find(keys.begin(), keys.end(), "optim.lr.start"), keys.end());

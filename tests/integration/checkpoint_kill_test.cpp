@@ -81,6 +81,19 @@ TEST(CheckpointKill, KillDuringWriteKeepsThePreviousCheckpointAndResumeFinishes)
   EXPECT_EQ(tips::train::checkpoint_step(*final_ckpt), 12);
   EXPECT_TRUE(fs::exists(run / "export" / "image_encoder.npz"));
   EXPECT_FALSE(has_tmp_file(ckpt_dir)) << "the resumed run removes the interrupted write's leftover";
+
+  // `tips eval --checkpoint` without -c evaluates with the config stored in the checkpoint (tiny model shape,
+  // tokenizer path): with the defaults instead it fails on the tokenizer or the tower shapes.
+  const fs::path data = tips::testing::tiny_dataset();
+  const fs::path eval_out = run / "eval_from_checkpoint";
+  const auto evaluated = tt::launch_ranks(
+      "", tt::command_launch(run.string(), 1,
+                             {TIPS_CLI, "eval", "--checkpoint", final_ckpt->string(), "--out", eval_out.string(),
+                              "eval.seg_manifest=" + (data / "test.jsonl").string(),
+                              "eval.cls_manifest=" + (data / "single_test.jsonl").string(), "eval.knn_bank_manifest="}));
+  ASSERT_EQ(evaluated[0].exit_code, 0) << evaluated[0].log;
+  EXPECT_TRUE(fs::exists(eval_out / "eval.json"));
+  EXPECT_NE(evaluated[0].log.find("cls/top1"), std::string::npos) << evaluated[0].log;
 }
 
 }  // namespace

@@ -26,6 +26,9 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   app.add_option("--threads", o->threads, "worker threads (0 = all cores)")->capture_default_str();
   app.add_option("--png-compression", o->png_compression, "PNG compression level 0..9")->capture_default_str();
   app.add_flag("--force", o->force, "regenerate even when meta.json matches");
+  app.add_flag_callback("--web-noisy-captions", [o] { o->captions = tips::data::CaptionStyle::web_noisy(); },
+                        "the version-1 caption style: colours everywhere, alt-text about a random item, 10 % wrong, "
+                        "25 % generic (caption options given with it still change their part)");
   const auto names = [](const auto& table) {
     return std::map<std::string, typename std::decay_t<decltype(table)>::value_type::second_type>(table.begin(),
                                                                                                table.end());
@@ -33,11 +36,11 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   app.add_option("--caption-colors", o->captions.colors,
                  "which captions name item colours: all | long (the long caption only) | none")
       ->transform(CLI::CheckedTransformer(names(tips::data::kCaptionColorsNames)))
-      ->default_str("all");
+      ->default_str("none");
   app.add_option("--alt-subject", o->captions.alt_subject,
                  "the item a one-item alt-text names: random (any item) | largest (the main item)")
       ->transform(CLI::CheckedTransformer(names(tips::data::kAltTextSubjectNames)))
-      ->default_str("random");
+      ->default_str("largest");
   app.add_option("--alt-wrong", o->captions.alt_wrong, "fraction of alt-texts naming a class not on the canvas")
       ->capture_default_str();
   app.add_option("--alt-generic", o->captions.alt_generic, "fraction of alt-texts naming no class")

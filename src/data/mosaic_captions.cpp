@@ -128,13 +128,22 @@ bool CaptionStyle::is_default() const {
          alt_generic == d.alt_generic;
 }
 
+CaptionStyle CaptionStyle::web_noisy() {
+  CaptionStyle s;
+  s.colors = CaptionColors::kAll;
+  s.alt_subject = AltTextSubject::kRandomItem;
+  s.alt_wrong = 0.10;
+  s.alt_generic = 0.25;
+  return s;
+}
+
 void validate(const CaptionStyle& style) {
   if (!(style.alt_wrong >= 0 && style.alt_generic >= 0 &&
         style.alt_wrong + style.alt_generic <= 1 - CaptionStyle::kOneItem + 1e-12))
     throw DataError("fashion mosaic: alt-text fractions wrong " + std::to_string(style.alt_wrong) + " + generic " +
                         std::to_string(style.alt_generic) + " must be >= 0 and sum to at most " +
                         std::to_string(1 - CaptionStyle::kOneItem),
-                    "35 % of alt-texts always name one item; e.g. --alt-wrong 0.1 --alt-generic 0.25 (the default)");
+                    "35 % of alt-texts always name one item; e.g. --alt-wrong 0.1 --alt-generic 0.25");
 }
 
 MosaicCaptions make_captions(const MosaicCanvasSpec& spec, rng::SplitMix& rng, const CaptionStyle& style) {

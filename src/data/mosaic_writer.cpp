@@ -37,10 +37,10 @@ struct Canvas {
 };
 
 json meta_of(const MosaicOptions& o) {
-  json meta{{"format", "tips-fashion-mosaic"}, {"version", 1},       {"size", o.size},
+  json meta{{"format", "tips-fashion-mosaic"}, {"version", 2},       {"size", o.size},
             {"seed", o.seed},                  {"train_count", o.train_count}, {"test_count", o.test_count},
             {"single_train_count", o.single_train_count}, {"single_test_count", o.single_test_count}};
-  // Only a non-default style is recorded, so datasets written before the style existed stay up to date.
+  // Only what differs from the defaults is recorded (version 2 changed the default caption style).
   const CaptionStyle& c = o.captions;
   if (!c.is_default()) {
     meta["captions"] = json{{"colors", kCaptionColorsNames.at(static_cast<size_t>(c.colors)).first},
@@ -136,7 +136,7 @@ bool up_to_date(const MosaicOptions& o, const std::vector<SplitPlan>& splits) {
   if (found != meta_of(o)) return false;
   for (const auto& s : splits)
     if (s.count > 0 && !fs::exists(fs::path(o.out_dir) / (s.name + ".jsonl"))) return false;
-  return true;
+  return fs::exists(fs::path(o.out_dir) / "train_all.jsonl");
 }
 
 }  // namespace
@@ -177,7 +177,7 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
   fs::remove(out / "meta.json");  // an interrupted run must not look complete
   const int64_t threads =
       o.threads > 0 ? o.threads : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
-  std::string corpus;
+  std::string corpus, train_all;  // the train splits' captions; their manifests together
   for (const auto& s : splits) {
     if (s.count == 0) continue;
     std::string manifest;
@@ -186,8 +186,10 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
       if (s.corpus) corpus += c.captions.alt_text + "\n" + c.captions.caption_medium + "\n" + c.captions.caption_long + "\n";
     }
     write_text_atomic(out / (s.name + ".jsonl"), manifest);
+    if (s.corpus) train_all += manifest;
     report.images += s.count;
   }
+  write_text_atomic(out / "train_all.jsonl", train_all);
   std::string classes;
   for (const char* name : kFashionClasses) classes += std::string(name) + "\n";
   write_text_atomic(out / "classes.txt", classes);

@@ -164,7 +164,7 @@ TEST(FashionMosaic, CaptionsNameEveryItemWithColourSizeAndPosition) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.medium);
     tips::rng::SplitMix r(3);
-    const auto caps = td::make_captions(c.spec, r);
+    const auto caps = td::make_captions(c.spec, r, td::CaptionStyle::web_noisy());
     EXPECT_EQ(caps.caption_medium, c.medium);
     for (const auto& part : c.long_parts) EXPECT_TRUE(contains(caps.caption_long, part)) << caps.caption_long;
     EXPECT_FALSE(caps.alt_text.empty());
@@ -177,7 +177,7 @@ TEST(FashionMosaic, AltTextIsWrongAboutTenPercentOfTheTime) {
   const int n = 4000;
   int wrong = 0, names_sneaker = 0;
   for (int i = 0; i < n; ++i) {
-    const auto alt = td::make_captions(spec, r).alt_text;
+    const auto alt = td::make_captions(spec, r, td::CaptionStyle::web_noisy()).alt_text;
     bool other = false;
     for (const char* cls : td::kFashionClasses) other |= std::string(cls) != "sneaker" && contains(alt, cls);
     wrong += other;
@@ -196,7 +196,7 @@ bool names_a_colour(const std::string& text) {
 TEST(FashionMosaic, CaptionColoursCanBeLimitedToTheLongCaptionOrDropped) {
   // A small red sneaker and a large blue bag on plain black (no colour word in the background's name).
   const auto spec = spec_of({{0, 7, 0, 0, 30, 0}, {0, 8, 40, 40, 50, 2}});
-  td::CaptionStyle long_only, none;
+  auto long_only = td::CaptionStyle::web_noisy(), none = td::CaptionStyle::web_noisy();
   long_only.colors = td::CaptionColors::kLongOnly;
   none.colors = td::CaptionColors::kNone;
   tips::rng::SplitMix r(3);
@@ -213,7 +213,9 @@ TEST(FashionMosaic, CaptionColoursCanBeLimitedToTheLongCaptionOrDropped) {
   // Items that differ only by colour are counted together once colours are not named.
   const auto two = spec_of({{0, 7, 0, 0, 30, 0}, {0, 7, 80, 80, 30, 2}});
   EXPECT_EQ(td::make_captions(two, r, none).caption_medium, "two sneakers");
-  EXPECT_EQ(td::make_captions(two, r).caption_medium, "a red sneaker and a blue sneaker");
+  EXPECT_EQ(td::make_captions(two, r, td::CaptionStyle::web_noisy()).caption_medium,
+            "a red sneaker and a blue sneaker");
+  EXPECT_EQ(td::make_captions(two, r).caption_medium, "two sneakers");  // the default names no colours
 }
 
 TEST(FashionMosaic, AltTextSubjectAndNoiseFractions) {
@@ -231,14 +233,11 @@ TEST(FashionMosaic, AltTextSubjectAndNoiseFractions) {
     for (auto& v : f) v /= n;
     return f;
   };
-  td::CaptionStyle largest;
-  largest.alt_subject = td::AltTextSubject::kLargestItem;
-  largest.alt_wrong = largest.alt_generic = 0;
-  const auto clean = fractions(largest);
+  const auto clean = fractions(td::CaptionStyle{});  // the default: the largest item, no wrong or generic ones
   EXPECT_DOUBLE_EQ(clean[0], 1.0);            // one item (35 %) = the bag, else the list of both
   EXPECT_NEAR(clean[1], 0.65, 0.03);          // 4 sigma = 0.030
   EXPECT_DOUBLE_EQ(clean[2], 0.0);
-  const auto noisy = fractions(td::CaptionStyle{});  // random item, 10 % wrong, 25 % generic
+  const auto noisy = fractions(td::CaptionStyle::web_noisy());  // random item, 10 % wrong, 25 % generic
   EXPECT_NEAR(noisy[0], 0.30 + 0.35 / 2, 0.03);
   EXPECT_NEAR(noisy[2], 0.35, 0.03);
   td::CaptionStyle too_noisy;
@@ -248,6 +247,7 @@ TEST(FashionMosaic, AltTextSubjectAndNoiseFractions) {
   too_noisy.alt_generic = -0.1;
   EXPECT_THROW(td::validate(too_noisy), tips::DataError);
   EXPECT_NO_THROW(td::validate(td::CaptionStyle{}));
+  EXPECT_NO_THROW(td::validate(td::CaptionStyle::web_noisy()));
 }
 
 struct Generated {
@@ -268,6 +268,7 @@ struct Generated {
     opts.single_test_count = 3;
     opts.seed = 5;
     opts.threads = 2;
+    opts.captions = td::CaptionStyle::web_noisy();  // colour words let the tests find each item in the captions
   }
 };
 
@@ -342,6 +343,8 @@ TEST(FashionMosaic, GeneratedFilesMatchTheRederivedPlacement) {
   }
   const std::string corpus = slurp(g.opts.out_dir + "/corpus.txt");
   EXPECT_EQ(std::count(corpus.begin(), corpus.end(), '\n'), 3 * (6 + 5));  // train + single_train, 3 fields
+  EXPECT_EQ(slurp(g.opts.out_dir + "/train_all.jsonl"),
+            slurp(g.opts.out_dir + "/train.jsonl") + slurp(g.opts.out_dir + "/single_train.jsonl"));
   td::DataConfig cfg;
   cfg.path = g.opts.out_dir + "/test.jsonl";
   auto src = td::open_source(cfg, 1, 0, 1);
@@ -382,7 +385,7 @@ TEST(FashionMosaic, ItemSizeFractionsSetTheLayoutAndAreRecorded) {
     EXPECT_EQ(td::load_label_map(o.out_dir + "/" + lines[i]["mask"].get<std::string>()).labels,
               expected_label_map(spec, g.train, layout.threshold));
   }
-  auto plain = g.opts;  // the default fractions are not recorded: older datasets stay up to date
+  auto plain = g.opts;  // the default fractions are not recorded
   plain.out_dir = g.dir / "plain";
   td::generate_fashion_mosaic(plain);
   EXPECT_FALSE(contains(slurp(plain.out_dir + "/meta.json"), "item_fraction"));
@@ -408,13 +411,13 @@ TEST(FashionMosaic, DeterministicFromSeedAndSkipsWhenUpToDate) {
   EXPECT_NE(slurp(o.out_dir + "/train.jsonl"), slurp(other.out_dir + "/train.jsonl"));
   auto plain = o;  // another caption style is another dataset; the default style is not recorded
   plain.out_dir = g.dir / "plain";
-  plain.captions.colors = td::CaptionColors::kNone;
+  plain.captions = td::CaptionStyle{};
   td::generate_fashion_mosaic(plain);
-  EXPECT_FALSE(contains(slurp(o.out_dir + "/meta.json"), "captions"));
-  EXPECT_TRUE(contains(slurp(plain.out_dir + "/meta.json"), "\"colors\": \"none\""));
+  EXPECT_FALSE(contains(slurp(plain.out_dir + "/meta.json"), "captions"));
+  EXPECT_TRUE(contains(slurp(o.out_dir + "/meta.json"), "\"colors\": \"all\""));
   EXPECT_EQ(slurp(o.out_dir + "/images/train/000003.png"), slurp(plain.out_dir + "/images/train/000003.png"));
   EXPECT_NE(slurp(o.out_dir + "/train.jsonl"), slurp(plain.out_dir + "/train.jsonl"));
-  plain.captions.colors = td::CaptionColors::kAll;
+  plain.captions = td::CaptionStyle::web_noisy();
   plain.out_dir = o.out_dir;
   EXPECT_TRUE(td::generate_fashion_mosaic(plain).skipped);
   o.train_count = 4;  // new parameters: regenerate, and stale images go

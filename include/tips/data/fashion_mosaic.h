@@ -5,6 +5,7 @@
 // (open_source() reads the written manifest like any other). Output of generate_fashion_mosaic(opts):
 //   <out>/train.jsonl, test.jsonl                 1-4 items per canvas (from the 60k train / 10k test images)
 //   <out>/single_train.jsonl, single_test.jsonl   one centred item per canvas (zero-shot classification, kNN)
+//   <out>/train_all.jsonl                         train + single_train: what the demo trains on
 //   <out>/images/<split>/NNNNNN.png               RGB canvases, opts.size x opts.size
 //   <out>/masks/<split>/NNNNNN.png                8-bit label maps: 0 background, c+1 for class c
 //   <out>/classes.txt, corpus.txt, meta.json      class names; every train caption (tokenizer corpus); parameters
@@ -93,7 +94,7 @@ struct MosaicCanvasSpec {
 };
 
 struct MosaicCaptions {
-  std::string alt_text;        // short and noisy: one item, a generic phrase, or (~10%) a wrong class
+  std::string alt_text;        // short, shop style: one item or the item types (CaptionStyle: + generic / wrong)
   std::string caption_medium;  // every item with its colour: "a red sneaker and two blue bags" (see CaptionStyle)
   std::string caption_long;    // every item with colour, size, position, and the background (see CaptionStyle)
 };
@@ -130,15 +131,19 @@ inline constexpr std::array<std::pair<const char*, CaptionColors>, 3> kCaptionCo
 inline constexpr std::array<std::pair<const char*, AltTextSubject>, 2> kAltTextSubjectNames{
     {{"random", AltTextSubject::kRandomItem}, {"largest", AltTextSubject::kLargestItem}}};
 
-// What the captions say. The defaults are the demo dataset's; they write the same bytes as before these knobs.
+// What the captions say. The defaults are the demo dataset's (format version 2): no colour words, and
+// shop-style alt-text about the main (largest) item or listing the item types. With colour words the
+// contrastive loss tells a batch apart by colour alone and the class signal never starts (docs/results.md).
 struct CaptionStyle {
-  CaptionColors colors = CaptionColors::kAll;
-  AltTextSubject alt_subject = AltTextSubject::kRandomItem;
-  double alt_wrong = 0.10;    // fraction of alt-texts naming a class that is not on the canvas
-  double alt_generic = 0.25;  // fraction of alt-texts naming no class ("shop now", "IMG_1234.jpg")
+  CaptionColors colors = CaptionColors::kNone;
+  AltTextSubject alt_subject = AltTextSubject::kLargestItem;
+  double alt_wrong = 0.0;     // fraction of alt-texts naming a class that is not on the canvas
+  double alt_generic = 0.0;   // fraction of alt-texts naming no class ("shop now", "IMG_1234.jpg")
   // 35 % of alt-texts name one item; the rest (1 - 0.35 - wrong - generic) list the item types.
   static constexpr double kOneItem = 0.35;
   bool is_default() const;
+  // The version-1 demo style: colours in every caption, alt-text about a random item, 10 % wrong, 25 % generic.
+  static CaptionStyle web_noisy();
 };
 
 // Throws DataError unless 0 <= alt_wrong, alt_generic and alt_wrong + alt_generic <= 1 - kOneItem.
@@ -158,7 +163,7 @@ struct MosaicOptions {
   double item_max_fraction = 0.5;     // (single-item canvases draw from the top quarter of the range)
   int64_t train_count = 20000;        // multi-item canvases from the 60k train images
   int64_t test_count = 2000;          // multi-item canvases from the 10k test images
-  int64_t single_train_count = 10000; // centred single items (distinct images while count <= pool)
+  int64_t single_train_count = 20000; // centred single items (distinct images while count <= pool)
   int64_t single_test_count = 2000;
   uint64_t seed = 0;
   int64_t threads = 0;                // 0 = hardware concurrency

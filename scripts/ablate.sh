@@ -10,8 +10,7 @@ tips="$build_dir/tips"
 [ -x "$tips" ] || { bash scripts/install_deps.sh; cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release;
                     cmake --build "$build_dir" --target tips_cli; }
 data=data/fashion_mosaic
-"$tips" data fashion-mosaic --out "$data"
-[ -f "$data/tokenizer.model" ] || "$tips" tokenizer train --corpus "$data/corpus.txt" --out-prefix "$data/tokenizer" --vocab-size 512
+bash scripts/demo_data.sh "$tips" "$data"
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
 rows=(tips_v1 +ibotpp +captions +head_ema)
 mkdir -p runs/ablations

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main-job command: on a fresh Debian 12 machine, installs dependencies, builds, generates the
-# Fashion-MNIST mosaics, trains a tiny TIPSv2 (configs/demo/fashion_tiny.yaml, ~4 min on 2 CPU cores),
+# Fashion-MNIST mosaics, trains a tiny TIPSv2 (configs/demo/fashion_tiny.yaml, ~8 min on 2 CPU cores),
 # evaluates it (zero-shot segmentation / classification, retrieval, kNN), exports the official .npz pair and
 # writes runs/demo/report.md (what was trained, training curves, metrics table, segmentation pictures).
 # Usage: scripts/demo.sh [extra overrides for the training config, e.g. train.steps=50]
@@ -15,10 +15,7 @@ config=configs/demo/fashion_tiny.yaml
 data=data/fashion_mosaic
 run=runs/demo
 
-"$tips" data fashion-mosaic --out "$data"
-if [ ! -f "$data/tokenizer.model" ]; then
-  "$tips" tokenizer train --corpus "$data/corpus.txt" --out-prefix "$data/tokenizer" --vocab-size 512
-fi
+bash scripts/demo_data.sh "$tips" "$data"
 "$tips" train -c "$config" "$@"   # evaluates the final model itself (runs/demo/eval/step_N/)
 # The exported official pair, evaluated without the trainer: the numbers the report shows.
 "$tips" eval -c "$config" "$@" --weights-dir "$run/export" --out "$run/eval" --visualize

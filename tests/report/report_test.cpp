@@ -28,7 +28,8 @@ constexpr const char* kEvalJson = R"({
 // A finished demo-like run: the demo config, run_info, 3 logged steps + 1 eval event, eval/ with 2 panels, export/.
 void make_run(const fs::path& run, bool with_eval, bool with_export) {
   fs::create_directories(run);
-  const auto cfg = tips::config::load({std::string(TIPS_SOURCE_DIR) + "/configs/demo/fashion_tiny.yaml"});
+  const auto cfg =
+      tips::config::load({std::string(TIPS_SOURCE_DIR) + "/configs/demo/fashion_tiny.yaml"}, {"train.steps=300"});
   write_text((run / "config.yaml").string(), tips::config::to_yaml(cfg, /*with_docs=*/true));
   write_text((run / "run_info.json").string(),
              R"({"trainable_params": 1234567, "ema_params": 345678, "teacher_ema": "head_only", "world_size": 1,

@@ -1,5 +1,5 @@
 // tips/data/fashion_mosaic.h - the built-in demo dataset: Fashion-MNIST items on small canvases, with
-// noisy alt-text, medium and long synthetic captions, a class label and a per-pixel label map.
+// shop-style alt-text, medium and long synthetic captions, a class label and a per-pixel label map.
 //
 // This file reads the idx files and writes a manifest + PNG tree; it does not load samples for training
 // (open_source() reads the written manifest like any other). Output of generate_fashion_mosaic(opts):
@@ -95,8 +95,8 @@ struct MosaicCanvasSpec {
 
 struct MosaicCaptions {
   std::string alt_text;        // short, shop style: one item or the item types (CaptionStyle: + generic / wrong)
-  std::string caption_medium;  // every item with its colour: "a red sneaker and two blue bags" (see CaptionStyle)
-  std::string caption_long;    // every item with colour, size, position, and the background (see CaptionStyle)
+  std::string caption_medium;  // every item: "a sneaker and two bags" (with colours: "a red sneaker and ...")
+  std::string caption_long;    // every item with size and position (and colour), and the background
 };
 
 // Parameters of the placement draws; also used by tests to re-derive canvases.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main-job command: on a fresh Debian 12 machine, installs dependencies, builds, generates the
-# Fashion-MNIST mosaics, trains a tiny TIPSv2 (configs/demo/fashion_tiny.yaml, ~8 min on 2 CPU cores),
+# Fashion-MNIST mosaics, trains a tiny TIPSv2 (configs/demo/fashion_tiny.yaml, ~9 min on 2 CPU cores),
 # evaluates it (zero-shot segmentation / classification, retrieval, kNN), exports the official .npz pair and
 # writes runs/demo/report.md (what was trained, training curves, metrics table, segmentation pictures).
 # Usage: scripts/demo.sh [extra overrides for the training config, e.g. train.steps=50]

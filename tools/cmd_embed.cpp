@@ -200,7 +200,7 @@ tips::cli::Registrar reg("embed", "image / text embeddings of the configured mod
     const Opts& o = *opts;
     if (o.images.empty() && o.texts.empty() && o.text_file.empty() && o.ids_file.empty())
       throw tips::ConfigError("nothing to embed", "pass --images and/or --text / --text-file / --ids");
-    const auto cfg = tips::cli::load_config(o.config, o.weights);
+    const auto cfg = tips::cli::load_config(o.config, o.weights.checkpoint);
     auto towers = tips::cli::load_towers(cfg, o.weights);
     const torch::Device device(o.device);
     towers.vision->to(device);

@@ -50,9 +50,7 @@ fs::path checkpoint_path(const Opts& o, const tips::config::RunConfig& cfg) {
 
 int run(const Opts& o) {
   // With --checkpoint and no -c file, the config the checkpoint was trained with (as `tips export` does).
-  tips::cli::WeightArgs weights;
-  weights.checkpoint = o.checkpoint;
-  auto cfg = tips::cli::load_config(o.config, weights);
+  auto cfg = tips::cli::load_config(o.config, o.checkpoint);
   if (o.visualize >= 0) cfg.eval.visualize = o.visualize;
   const torch::Device device = pick_device(cfg.train.device);
   const auto tok = tips::data::Tokenizer::load(tokenizer_path(cfg));

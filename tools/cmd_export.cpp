@@ -22,7 +22,7 @@ tips::cli::Registrar reg("export", "write the official TIPS .npz pair of the con
   app.add_option("--out-dir", opts->out_dir, "output folder (created)")->required();
   app.add_option("--temperature", opts->temperature, "store this `temperature` scalar in text_encoder.npz");
   return [opts] {
-    const auto cfg = tips::cli::load_config(opts->config, opts->weights);
+    const auto cfg = tips::cli::load_config(opts->config, opts->weights.checkpoint);
     auto towers = tips::cli::load_towers(cfg, opts->weights);
     if (opts->temperature) towers.temperature = opts->temperature;
     spdlog::info("exporting {} to {}", towers.source, opts->out_dir);

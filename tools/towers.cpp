@@ -21,11 +21,11 @@ void add_weight_args(CLI::App& app, WeightArgs& args) {
   app.add_option("--seed", args.seed, "seed of --init random")->capture_default_str();
 }
 
-config::RunConfig load_config(const ConfigArgs& config, const WeightArgs& weights) {
-  if (weights.checkpoint.empty() || !config.files.empty()) return config::load(config.files, config.overrides);
+config::RunConfig load_config(const ConfigArgs& config, const std::string& checkpoint) {
+  if (checkpoint.empty() || !config.files.empty()) return config::load(config.files, config.overrides);
   // The checkpoint's own resolved config, through the regular validation, plus the command-line overrides.
-  const std::string yaml = train::CheckpointReader(weights.checkpoint).get_string("meta/config");
-  return config::load_from_string(yaml, config.overrides, weights.checkpoint + ":meta/config");
+  const std::string yaml = train::CheckpointReader(checkpoint).get_string("meta/config");
+  return config::load_from_string(yaml, config.overrides, checkpoint + ":meta/config");
 }
 
 Towers load_checkpoint_towers(const config::RunConfig& cfg, const std::string& checkpoint) {

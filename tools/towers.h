@@ -31,7 +31,7 @@ void add_weight_args(CLI::App& app, WeightArgs& args);
 
 // The run config of a weights command: the -c files and overrides; with --checkpoint and no -c file, the config
 // stored in the checkpoint (the one it was trained with) plus the overrides.
-config::RunConfig load_config(const ConfigArgs& config, const WeightArgs& weights);
+config::RunConfig load_config(const ConfigArgs& config, const std::string& checkpoint);
 
 // Builds both towers from cfg.model / cfg.text and fills them from `args` (strict import / strict load).
 // Throws ConfigError when no source or several are given, CheckpointError when the files do not match.

@@ -10,6 +10,8 @@ const NameTable<loss::ImageView> kViewNames{{"unmasked", loss::ImageView::kUnmas
                                             {"masked", loss::ImageView::kMasked}};
 const NameTable<loss::ClsChoice> kDinoClsNames{
     {"cls1", loss::ClsChoice::kCls1}, {"cls2", loss::ClsChoice::kCls2}, {"both", loss::ClsChoice::kBoth}};
+const NameTable<loss::PatchSource> kPatchSourceNames{{"local", loss::PatchSource::kLocal},
+                                                     {"global", loss::PatchSource::kGlobal}};
 const NameTable<loss::Centering> kCenteringNames{{"ema", loss::Centering::kEma},
                                                  {"sinkhorn", loss::Centering::kSinkhorn}};
 
@@ -62,6 +64,12 @@ void visit_loss(V& v, C& c) {
   v.section("koleo", [&] {
     v.field("weight", c.koleo.weight, "KoLeo regulariser on CLS; 0 disables");
     v.check("weight", c.koleo.weight >= 0, "must be >= 0");
+  });
+  v.section("patch_text", [&] {
+    auto& p = c.patch_text;
+    v.field("weight", p.weight, "multiple-instance patch-text loss (not in TIPSv2); 0 disables");
+    v.choice("patches", p.patches, kPatchSourceNames, "patch tokens that compete: local crops' or global crop's");
+    v.check("weight", p.weight >= 0, "must be >= 0");
   });
 }
 TIPS_INSTANTIATE_VISIT(visit_loss, loss::LossConfig)

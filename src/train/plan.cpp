@@ -57,6 +57,12 @@ double step_flops(const config::RunConfig& cfg, EmaScope ema) {
   double per_image = per_global * static_cast<double>(crops.global_count);
   if (dino) per_image += 3 * crops.local_count * (loc + head * cls_per_view);
   if (contrastive) per_image += 3 * (L.contrastive.two_streams ? 2 : 1) * text_forward_flops(cfg.text);
+  if (contrastive && L.patch_text.weight > 0) {
+    const bool local = L.patch_text.patches == loss::PatchSource::kLocal;
+    if (local && !dino) per_image += 3 * crops.local_count * loc;  // the local crops run for this loss alone
+    const double candidates = local ? static_cast<double>(crops.local_count * n_local) : static_cast<double>(n_global);
+    per_image += 3 * 2.0 * candidates * static_cast<double>(cfg.train.batch_size * d);  // (P, D) x (D, G) similarities
+  }
   return per_image * static_cast<double>(cfg.train.batch_size);
 }
 

@@ -7,6 +7,7 @@
 #include "tips/loss/dino.h"
 #include "tips/loss/ibot.h"
 #include "tips/loss/koleo.h"
+#include "tips/loss/patch_text.h"
 #include "tips/train/schedule.h"
 #include "trainer_impl.h"
 
@@ -93,7 +94,9 @@ StudentOutputs Trainer::Impl::student_forward(const data::Batch& b,
   const auto masks = b.masks.flatten(0, 1);
   const bool need_masked = cfg.loss.ibot.weight > 0 || (cfg.loss.dino.weight > 0 && cfg.loss.dino.global_student) ||
                            (cfg.loss.contrastive.weight > 0 && cfg.loss.contrastive.image_view == loss::ImageView::kMasked);
-  const bool need_local = cfg.loss.dino.weight > 0 && b.local_crops.defined();
+  const bool need_local = (cfg.loss.dino.weight > 0 || (cfg.loss.patch_text.weight > 0 &&
+                                                         cfg.loss.patch_text.patches == loss::PatchSource::kLocal)) &&
+                          b.local_crops.defined();
   std::vector<torch::Tensor> crops, crop_masks;
   if (need_masked) crops.push_back(globals), crop_masks.push_back(masks);
   if (need_local) crops.push_back(b.local_crops.flatten(0, 1)), crop_masks.push_back(torch::Tensor());
@@ -148,6 +151,22 @@ std::pair<torch::Tensor, MetricRecord> Trainer::Impl::compute_losses(const data:
     }
     rec.set("loss_contrastive", l.item<double>());
     total = total + cfg.loss.contrastive.weight * l;
+  }
+  if (cfg.loss.patch_text.weight > 0) {
+    // Candidates per image: the L local crops' n patches each (crop-major (L*B, n, D) -> (B, L*n, D)), or the
+    // global crop's N patches.
+    torch::Tensor patches;
+    if (cfg.loss.patch_text.patches == loss::PatchSource::kLocal) {
+      const auto& lp = s.local.patches;
+      patches = lp.view({-1, B, lp.size(1), lp.size(2)}).transpose(0, 1).flatten(1, 2);
+    } else {
+      patches = s.contrastive_view.patches.narrow(0, 0, B);
+    }
+    const auto sim = loss::patch_text_similarity(patches, dist::all_gather_with_grad(dist, s.text1));  // (B, G)
+    const auto l = loss::similarity_infonce(sim, dist::all_gather_with_grad(dist, sim), dist.rank * B,
+                                            model->temperature()).loss;
+    rec.set("loss_patch_text", l.item<double>());
+    total = total + cfg.loss.patch_text.weight * l;
   }
   if (t.dino.defined()) {
     auto dino_term = [&](const torch::Tensor& targets, bool cls2) {

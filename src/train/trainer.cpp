@@ -77,6 +77,13 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   if (cfg.data.crops.local_count > 0 && cfg.data.crops.local_size % cfg.model.patch_size != 0)
     throw ConfigError("data.crops.local_size=" + std::to_string(cfg.data.crops.local_size) +
                           " is not a multiple of model.patch_size=" + std::to_string(cfg.model.patch_size), "");
+  if (cfg.loss.patch_text.weight > 0 && cfg.loss.contrastive.weight <= 0)
+    throw ConfigError("loss.patch_text.weight > 0 needs the caption embeddings of the contrastive loss, whose weight is 0",
+                      "set loss.contrastive.weight > 0, or loss.patch_text.weight=0");
+  if (cfg.loss.patch_text.weight > 0 && cfg.loss.patch_text.patches == loss::PatchSource::kLocal &&
+      cfg.data.crops.local_count == 0)
+    throw ConfigError("loss.patch_text.patches=local but data.crops.local_count=0: there are no local crops",
+                      "set data.crops.local_count > 0, or loss.patch_text.patches=global");
   s.run_dir = cfg.train.run_dir;
 
   s.model = model::TipsModel(model_config(cfg));
@@ -137,6 +144,12 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
       {"loss.ibot", cfg.loss.ibot.weight > 0 ? "weight " + std::to_string(cfg.loss.ibot.weight) +
                                                    (cfg.loss.ibot.all_patches ? " (iBOT++: all patches)" : " (iBOT: masked only)")
                                              : "off"},
+      {"loss.patch_text", cfg.loss.patch_text.weight > 0
+                              ? "weight " + std::to_string(cfg.loss.patch_text.weight) +
+                                    (cfg.loss.patch_text.patches == loss::PatchSource::kLocal ? " (local crops' patches)"
+                                                                                             : " (global crop's patches)") +
+                                    ", not in TIPSv2"
+                              : "off"},
       {"teacher forward", s.teacher_shares_student_forward() ? "shared with the contrastive forward (detached)"
                                                              : "separate no-grad forward"},
       {"run_dir", s.run_dir.string()},

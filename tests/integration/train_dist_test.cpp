@@ -5,7 +5,8 @@
 // the global stream gets the same crops, masks and captions whichever rank reads it.
 //
 // Off for this comparison: KoLeo (nearest neighbours within a rank's batch are not those of the global batch, by
-// design, as in DINOv2) and stochastic depth (its masks are drawn per rank).
+// design, as in DINOv2) and stochastic depth (its masks are drawn per rank). On: the patch-text extension, whose
+// per-rank similarity rows are gathered with gradient.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -43,6 +44,7 @@ TEST(TrainDist, TwoGlooRanksMatchOneProcessWithTheGlobalBatch) {
   const fs::path root = fs::path(TIPS_BINARY_DIR) / "test_runs" / "dist_equal";
   const std::vector<std::string> extra = {"train.steps=5", "ckpt.every=0", "train.eval_every=0",
                                           "model.drop_path=0", "loss.koleo.weight=0", "dist.timeout_s=60",
+                                          "loss.patch_text.weight=0.5",
                                           "eval.seg_manifest=", "eval.cls_manifest=", "eval.knn_bank_manifest="};
   tips::testing::tiny_dataset();  // generated once here, not raced by the ranks
   std::vector<tt::Launch> launches;
@@ -60,7 +62,7 @@ TEST(TrainDist, TwoGlooRanksMatchOneProcessWithTheGlobalBatch) {
     SCOPED_TRACE("step " + std::to_string(step));
     ASSERT_TRUE(two.count(step));
     for (const char* term : {"loss", "loss_contrastive", "loss_contrastive1", "loss_contrastive2", "loss_dino",
-                             "loss_ibot", "grad_norm"}) {
+                             "loss_ibot", "loss_patch_text", "grad_norm"}) {
       ASSERT_TRUE(rec.contains(term)) << term;
       const double a = rec[term].get<double>(), b = two.at(step)[term].get<double>();
       EXPECT_NEAR(a, b, 1e-5 * std::max(1.0, std::abs(a))) << term;

@@ -113,6 +113,34 @@ TEST(TrainSmoke, TeacherPoliciesAndTipsV1SwitchRun) {
   }
 }
 
+TEST(TrainSmoke, PatchTextExtensionLearnsAndChecksItsInputs) {
+  // Local crops' patches (the default), with DINO off too so that the local crops run for this loss alone.
+  for (const char* dino : {"loss.dino.weight=0.2", "loss.dino.weight=0"}) {
+    SCOPED_TRACE(dino);
+    Trainer t(tips::testing::tiny_config(fresh("patch_text"), {"loss.patch_text.weight=1", dino,
+                                                               "optim.lr.warmup_steps=0", "train.steps=40"}));
+    const auto batches = t.next_batches();
+    const auto first = t.step(batches);
+    tips::train::StepResult last;
+    for (int i = 0; i < 20; ++i) last = t.step(batches);
+    EXPECT_LT(last.terms.get("loss_patch_text"), 0.8 * first.terms.get("loss_patch_text"));
+  }
+  {
+    Trainer t(tips::testing::tiny_config(fresh("patch_text_global"),
+                                         {"loss.patch_text.weight=1", "loss.patch_text.patches=global"}));
+    const auto r = t.step(t.next_batches());
+    const double l = r.terms.get("loss_patch_text", -1.0);  // -1: the term was not logged
+    EXPECT_TRUE(std::isfinite(l));
+    EXPECT_GT(l, 0.5);  // about ln 8 for a batch of 8 at the start
+  }
+  EXPECT_THROW(Trainer(tips::testing::tiny_config(fresh("patch_text_bad1"),
+                                                  {"loss.patch_text.weight=1", "loss.contrastive.weight=0"})),
+               tips::ConfigError);
+  EXPECT_THROW(Trainer(tips::testing::tiny_config(fresh("patch_text_bad2"),
+                                                  {"loss.patch_text.weight=1", "data.crops.local_count=0"})),
+               tips::ConfigError);
+}
+
 TEST(TrainSmoke, NonFiniteLossIsSkippedOrStopsWithACheckpoint) {
   // A learning rate of 1e30 blows the weights up within a step or two.
   const fs::path run = fresh("nan");

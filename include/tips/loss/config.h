@@ -12,6 +12,7 @@ enum class ContrastiveKind { kSoftmax, kSigmoid };
 enum class ImageView { kUnmasked, kMasked };      // which global-crop forward feeds the contrastive loss
 enum class ClsChoice { kCls1, kCls2, kBoth };     // which CLS token(s) feed the DINO head
 enum class Centering { kEma, kSinkhorn };         // teacher target normalisation
+enum class PatchSource { kLocal, kGlobal };       // which patch tokens compete in the patch-text loss
 
 struct ContrastiveConfig {
   double weight = 1.0;                                  // 0 disables
@@ -49,11 +50,23 @@ struct KoleoConfig {
   double weight = 0.0;                                  // off by default (not in TIPS)
 };
 
+// Multiple-instance patch-text contrastive loss (tips/loss/patch_text.h). NOT in TIPSv2: an extension for models
+// too small or too briefly trained for patch-text alignment to emerge (the embedded demo). It pairs the patch
+// tokens with caption stream 1 (the alt-text, CLS1's stream) and shares the contrastive temperature.
+struct PatchTextConfig {
+  double weight = 0.0;                                  // 0 disables (the recipe)
+  // local: the patches of all the local crops of an image compete (each crop is seen alone, so its background
+  // patches cannot borrow the class of an item outside it); global: the unmasked global crop's patches (measured:
+  // the model then writes the caption into the background patches, docs/results.md).
+  PatchSource patches = PatchSource::kLocal;
+};
+
 struct LossConfig {
   ContrastiveConfig contrastive;
   DinoConfig dino;
   IbotConfig ibot;
   KoleoConfig koleo;
+  PatchTextConfig patch_text;
 };
 
 }  // namespace tips::loss

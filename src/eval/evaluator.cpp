@@ -155,6 +155,14 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
   const auto ious = cm.per_class_iou();
   for (int64_t k = 0; k < C; ++k)
     if (std::isfinite(ious[k])) res.per_class_iou[names[k]] = ious[k];
+  if (with_bg) {
+    // The object classes alone: with a large background the mIoU can move with the background's IoU only.
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t k = 1; k < C; ++k)
+      if (std::isfinite(ious[k])) sum += ious[k], ++n;
+    res.metrics["seg/miou_objects"] = n > 0 ? sum / static_cast<double>(n) : 0.0;
+  }
   return feats;
 }
 

@@ -17,6 +17,7 @@ using tips::testing::write_text;
 
 constexpr const char* kEvalJson = R"({
   "metrics": {"seg/miou": 0.4567, "seg/miou_all_background": 0.1234, "seg/pixel_acc": 0.8,
+              "seg/miou_objects": 0.3125,
               "cls/top1": 0.625, "cls/top5": 0.95,
               "retrieval/alt_text/i2t_r1": 0.25, "retrieval/alt_text/i2t_r5": 0.5, "retrieval/alt_text/i2t_r10": 0.75,
               "retrieval/alt_text/t2i_r1": 0.2, "retrieval/alt_text/t2i_r5": 0.4, "retrieval/alt_text/t2i_r10": 0.6},
@@ -85,6 +86,8 @@ TEST(Report, CompleteRun) {
   EXPECT_TRUE(has(md, "| zero-shot classification top-1 | 62.50 |"));
   EXPECT_TRUE(has(md, "| alt_text | 25.00 | 50.00 | 75.00 | 20.00 | 40.00 | 60.00 |"));
   EXPECT_FALSE(has(md, "| seg/miou_all_background |"));  // shown next to mIoU, not twice
+  EXPECT_TRUE(has(md, "| zero-shot segmentation mIoU, object classes only | 31.25 | background left out of the mean |"));
+  EXPECT_FALSE(has(md, "| seg/miou_objects |"));
   EXPECT_TRUE(has(md, "| background | 90.00 |\n| T-shirt/top | 50.00 |\n| Bag | 12.50 |"));
   // Pictures with links relative to the run directory, in file-name order.
   EXPECT_LT(md.find("![seg_000](eval/vis/seg_000.png)"), md.find("![seg_001](eval/vis/seg_001.png)"));

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# TIPSv2 Table 4 in miniature on the Fashion-MNIST mosaics: trains the four configs of configs/ablations/
-# (TIPS v1 -> +iBOT++ -> +multi-granularity captions -> +head-only EMA = TIPSv2) with the same budget and seeds,
-# evaluates each, and writes runs/ablations/results.md.
+# TIPSv2 Table 4 in miniature on the Fashion-MNIST mosaics: trains the five configs of configs/ablations/
+# (TIPS v1 -> +iBOT++ -> +multi-granularity captions -> +head-only EMA = TIPSv2), then TIPSv2 + the patch-text
+# extension (not in the recipe), with the same budget and seeds, evaluates each, and writes runs/ablations/results.md.
 # Usage: scripts/ablate.sh [seeds...]   (default: 0)   Extra overrides: ABLATE_SET="train.steps=200"
+#        ABLATE_ROWS="tips_v1 +head_ema" picks rows (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -12,7 +13,7 @@ tips="$build_dir/tips"
 data=data/fashion_mosaic
 bash scripts/demo_data.sh "$tips" "$data"
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
-rows=(tips_v1 +ibotpp +captions +head_ema)
+rows=(${ABLATE_ROWS:-tips_v1 +ibotpp +captions +head_ema +patch_text})
 mkdir -p runs/ablations
 results=runs/ablations/results.jsonl
 : > "$results"

@@ -25,7 +25,7 @@ TEST(ShippedConfigs, AblationChainTurnsTipsV1IntoTipsv2OneSwitchAtATime) {
   using tips::train::EmaScope;
   auto load = [](const std::string& f) { return tips::config::load({(kConfigs / "ablations" / f).string()}); };
   const auto v1 = load("tips_v1.yaml"), ibotpp = load("+ibotpp.yaml"), captions = load("+captions.yaml"),
-             head = load("+head_ema.yaml");
+             head = load("+head_ema.yaml"), patch_text = load("+patch_text.yaml");
   EXPECT_FALSE(v1.loss.ibot.all_patches);
   EXPECT_EQ(v1.teacher.ema, EmaScope::kFull);
   EXPECT_EQ(v1.data.captions.stream2.size(), 1u);
@@ -34,6 +34,15 @@ TEST(ShippedConfigs, AblationChainTurnsTipsV1IntoTipsv2OneSwitchAtATime) {
   EXPECT_EQ(captions.data.captions.stream2.size(), 2u);
   EXPECT_EQ(captions.teacher.ema, EmaScope::kFull);
   EXPECT_EQ(head.teacher.ema, EmaScope::kHeadOnly);
+  // The recipe rows leave the extension off; the fifth row turns it on (with larger local crops) and nothing else.
+  for (const auto* c : {&v1, &ibotpp, &captions, &head}) EXPECT_EQ(c->loss.patch_text.weight, 0.0);
+  EXPECT_GT(patch_text.loss.patch_text.weight, 0.0);
+  EXPECT_EQ(patch_text.loss.patch_text.patches, tips::loss::PatchSource::kLocal);
+  auto head_plus = tips::config::load({(kConfigs / "ablations" / "+head_ema.yaml").string()},
+                                      {"loss.patch_text.weight=" + std::to_string(patch_text.loss.patch_text.weight),
+                                       "data.crops.local_size=" + std::to_string(patch_text.data.crops.local_size),
+                                       "train.run_dir=" + patch_text.train.run_dir});
+  EXPECT_EQ(tips::config::to_yaml(head_plus), tips::config::to_yaml(patch_text));
   // The last row is the demo config itself (up to its run folder).
   auto demo = tips::config::load({(kConfigs / "demo" / "fashion_tiny.yaml").string()},
                                  {"train.run_dir=" + head.train.run_dir});

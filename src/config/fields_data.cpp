@@ -127,6 +127,8 @@ void visit_eval(V& v, C& c) {
   v.field("knn_bank_manifest", c.knn_bank_manifest, "single-item images used as the kNN bank; \"\" = no kNN");
   v.field("retrieval_fields", c.retrieval_fields, "caption fields for image-text retrieval on the canvases");
   v.field("retrieval_by_stream", c.retrieval_by_stream, "CLS1 for alt_text, CLS2 for other fields; false: cls_token");
+  v.field("retrieval_same_text_hits", c.retrieval_same_text_hits,
+          "count an identical caption of another image as a correct match (false: only the image's own)");
   v.field("visualize", c.visualize, "canvases rendered as PNG panels to <out>/vis; 0 = none");
   v.field("train_wait_s", c.train_wait_s,
           "inside tips train, the other ranks wait this long for rank 0's evaluation (not dist.timeout_s)");

@@ -181,7 +181,7 @@ void evaluate_retrieval(Encoders& enc, const EvalSplit& split, const GlobalFeatu
     }
     const auto token = retrieval_token(field, cfg.retrieval_by_stream, cfg.cls_token);
     const auto sim = cosine_scores(token == ClsToken::kCls1 ? img.cls1 : img.cls2, enc.embed_texts(captions));
-    const auto r = retrieval_recall(sim, {1, 5, 10});
+    const auto r = retrieval_recall(sim, {1, 5, 10}, cfg.retrieval_same_text_hits ? text_groups(captions) : torch::Tensor());
     for (const auto& [k, v] : r.image_to_text) res.metrics["retrieval/" + field + "/i2t_r" + std::to_string(k)] = v;
     for (const auto& [k, v] : r.text_to_image) res.metrics["retrieval/" + field + "/t2i_r" + std::to_string(k)] = v;
   }

@@ -35,6 +35,34 @@ TEST(Retrieval, RecallOnHandBuiltSimilarities) {
   }
 }
 
+// Images 0 and 2 share a caption ("a bag"): with groups, text 2 is a right answer for image 0 and vice versa.
+//   sim rows = images:  image 0: [0.2, 0.1, 0.9]  -> its own text is 2nd; text 2 (same caption) is 1st
+//                       image 1: [0.3, 0.8, 0.1]  -> 1st either way
+//                       image 2: [0.7, 0.6, 0.5]  -> own text 3rd; text 0 (same caption) 1st
+TEST(Retrieval, IdenticalCaptionsCountWithGroups) {
+  const auto sim = torch::tensor({0.2, 0.1, 0.9, 0.3, 0.8, 0.1, 0.7, 0.6, 0.5}).view({3, 3});
+  const auto groups = text_groups({"a bag", "a coat", "a bag"});
+  EXPECT_TRUE(torch::equal(groups, torch::tensor({0, 1, 0}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(correct_ranks(sim), torch::tensor({1, 0, 2}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(correct_ranks(sim, groups), torch::tensor({0, 0, 0}, torch::kLong)));
+  // Text queries (columns): text 0 -> best of images {0, 2} is 0.7, image 1 (0.3) below: rank 0. Text 1 -> image 1
+  // (0.8) first: rank 0. Text 2 -> best of {0, 2} is 0.9: rank 0. Without groups text 0 ranks 2 (0.7, 0.3 above
+  // 0.2) and text 2 ranks 1 (0.9 above 0.5).
+  EXPECT_TRUE(torch::equal(correct_ranks(sim.t(), groups), torch::tensor({0, 0, 0}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(correct_ranks(sim.t()), torch::tensor({2, 0, 1}, torch::kLong)));
+  const auto strict = retrieval_recall(sim, {1}), same = retrieval_recall(sim, {1}, groups);
+  EXPECT_NEAR(strict.image_to_text.at(1), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(same.image_to_text.at(1), 1.0, 1e-12);
+  EXPECT_NEAR(strict.text_to_image.at(1), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(same.text_to_image.at(1), 1.0, 1e-12);
+  // All captions distinct: the groups change nothing.
+  const auto distinct = text_groups({"x", "y", "z"});
+  EXPECT_TRUE(torch::equal(correct_ranks(sim, distinct), correct_ranks(sim)));
+  // Ties with a wrong item still count against the query.
+  EXPECT_TRUE(torch::equal(correct_ranks(torch::ones({3, 3}), groups), torch::tensor({1, 2, 1}, torch::kLong)));
+  EXPECT_THROW(correct_ranks(sim, torch::zeros({2}, torch::kLong)), c10::Error);
+}
+
 TEST(Retrieval, TokenPerCaptionStream) {
   EXPECT_EQ(retrieval_token("alt_text", true, ClsToken::kCls2), ClsToken::kCls1);
   EXPECT_EQ(retrieval_token("caption_long", true, ClsToken::kCls1), ClsToken::kCls2);

@@ -31,6 +31,7 @@ struct EvalConfig {
   std::string knn_bank_manifest = "data/fashion_mosaic/single_train.jsonl";  // kNN bank ("" = no kNN)
   std::vector<std::string> retrieval_fields{"alt_text", "caption_medium", "caption_long"};  // caption keys
   bool retrieval_by_stream = true;          // CLS1 for alt_text, CLS2 for synthetic fields; false: cls_token
+  bool retrieval_same_text_hits = false;    // an identical caption of another image also counts as correct
   int64_t visualize = 0;                    // canvases rendered to <out>/vis (0 = none)
   double train_wait_s = 3600;               // inside `tips train`: how long other ranks wait for rank 0's eval
 };

@@ -58,7 +58,7 @@ double step_flops(const config::RunConfig& cfg, EmaScope ema) {
   if (dino) per_image += 3 * crops.local_count * (loc + head * cls_per_view);
   if (contrastive) per_image += 3 * (L.contrastive.two_streams ? 2 : 1) * text_forward_flops(cfg.text);
   if (contrastive && L.patch_text.weight > 0) {
-    const bool local = L.patch_text.patches == loss::PatchSource::kLocal;
+    const bool local = loss::uses_local_patches(L.patch_text);
     if (local && !dino) per_image += 3 * crops.local_count * loc;  // the local crops run for this loss alone
     const double candidates = local ? static_cast<double>(crops.local_count * n_local) : static_cast<double>(n_global);
     per_image += 3 * 2.0 * candidates * static_cast<double>(cfg.train.batch_size * d);  // (P, D) x (D, G) similarities

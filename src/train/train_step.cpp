@@ -94,9 +94,8 @@ StudentOutputs Trainer::Impl::student_forward(const data::Batch& b,
   const auto masks = b.masks.flatten(0, 1);
   const bool need_masked = cfg.loss.ibot.weight > 0 || (cfg.loss.dino.weight > 0 && cfg.loss.dino.global_student) ||
                            (cfg.loss.contrastive.weight > 0 && cfg.loss.contrastive.image_view == loss::ImageView::kMasked);
-  const bool need_local = (cfg.loss.dino.weight > 0 || (cfg.loss.patch_text.weight > 0 &&
-                                                         cfg.loss.patch_text.patches == loss::PatchSource::kLocal)) &&
-                          b.local_crops.defined();
+  const bool need_local =
+      (cfg.loss.dino.weight > 0 || loss::uses_local_patches(cfg.loss.patch_text)) && b.local_crops.defined();
   std::vector<torch::Tensor> crops, crop_masks;
   if (need_masked) crops.push_back(globals), crop_masks.push_back(masks);
   if (need_local) crops.push_back(b.local_crops.flatten(0, 1)), crop_masks.push_back(torch::Tensor());
@@ -132,20 +131,22 @@ std::pair<torch::Tensor, MetricRecord> Trainer::Impl::compute_losses(const data:
   torch::Tensor total = torch::zeros({}, torch::TensorOptions().device(device));
   const int64_t G = b.global_crops.size(0), B = b.global_crops.size(1);
 
+  // Stream 1's captions over all ranks: gathered once for the contrastive and the patch-text losses.
+  const torch::Tensor text1_all =
+      cfg.loss.contrastive.weight > 0 ? dist::all_gather_with_grad(dist, s.text1) : torch::Tensor();
   if (cfg.loss.contrastive.weight > 0) {
     // Contrastive pairs use the first global crop of each image.
-    auto stream = [&](const torch::Tensor& cls, const torch::Tensor& txt) {
+    auto stream = [&](const torch::Tensor& cls, const torch::Tensor& txt, const torch::Tensor& txt_all) {
       const auto img = l2n(cls.narrow(0, 0, B).to(torch::kFloat));
       const auto img_all = dist::all_gather_with_grad(dist, img);
-      const auto txt_all = dist::all_gather_with_grad(dist, txt);
       if (cfg.loss.contrastive.kind == loss::ContrastiveKind::kSigmoid)
         return loss::sigmoid_loss(img, txt_all, dist.rank * B, model->temperature(), model->logit_bias);
       return loss::softmax_infonce(img, txt, img_all, txt_all, dist.rank * B, model->temperature()).loss;
     };
-    torch::Tensor l = stream(s.contrastive_view.cls1, s.text1);
+    torch::Tensor l = stream(s.contrastive_view.cls1, s.text1, text1_all);
     rec.set("loss_contrastive1", l.item<double>());
     if (cfg.loss.contrastive.two_streams) {
-      const auto l2 = stream(s.contrastive_view.cls2, s.text2);
+      const auto l2 = stream(s.contrastive_view.cls2, s.text2, dist::all_gather_with_grad(dist, s.text2));
       rec.set("loss_contrastive2", l2.item<double>());
       l = 0.5 * (l + l2);
     }
@@ -156,13 +157,13 @@ std::pair<torch::Tensor, MetricRecord> Trainer::Impl::compute_losses(const data:
     // Candidates per image: the L local crops' n patches each (crop-major (L*B, n, D) -> (B, L*n, D)), or the
     // global crop's N patches.
     torch::Tensor patches;
-    if (cfg.loss.patch_text.patches == loss::PatchSource::kLocal) {
+    if (loss::uses_local_patches(cfg.loss.patch_text)) {
       const auto& lp = s.local.patches;
       patches = lp.view({-1, B, lp.size(1), lp.size(2)}).transpose(0, 1).flatten(1, 2);
     } else {
       patches = s.contrastive_view.patches.narrow(0, 0, B);
     }
-    const auto sim = loss::patch_text_similarity(patches, dist::all_gather_with_grad(dist, s.text1));  // (B, G)
+    const auto sim = loss::patch_text_similarity(patches, text1_all);  // (B, G)
     const auto l = loss::similarity_infonce(sim, dist::all_gather_with_grad(dist, sim), dist.rank * B,
                                             model->temperature()).loss;
     rec.set("loss_patch_text", l.item<double>());

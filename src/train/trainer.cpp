@@ -80,8 +80,7 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   if (cfg.loss.patch_text.weight > 0 && cfg.loss.contrastive.weight <= 0)
     throw ConfigError("loss.patch_text.weight > 0 needs the caption embeddings of the contrastive loss, whose weight is 0",
                       "set loss.contrastive.weight > 0, or loss.patch_text.weight=0");
-  if (cfg.loss.patch_text.weight > 0 && cfg.loss.patch_text.patches == loss::PatchSource::kLocal &&
-      cfg.data.crops.local_count == 0)
+  if (loss::uses_local_patches(cfg.loss.patch_text) && cfg.data.crops.local_count == 0)
     throw ConfigError("loss.patch_text.patches=local but data.crops.local_count=0: there are no local crops",
                       "set data.crops.local_count > 0, or loss.patch_text.patches=global");
   s.run_dir = cfg.train.run_dir;

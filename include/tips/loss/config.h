@@ -61,6 +61,9 @@ struct PatchTextConfig {
   PatchSource patches = PatchSource::kLocal;
 };
 
+// True when the patch-text loss needs the local crops' forward.
+inline bool uses_local_patches(const PatchTextConfig& p) { return p.weight > 0 && p.patches == PatchSource::kLocal; }
+
 struct LossConfig {
   ContrastiveConfig contrastive;
   DinoConfig dino;

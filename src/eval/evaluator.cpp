@@ -117,6 +117,7 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
                         .to(enc.device);  // (C, D)
   const auto C = static_cast<int64_t>(names.size());
   ConfusionMatrix cm(C), all_background(C);
+  ObjectPixelCount object_pixels;
   const bool whole = cfg.seg_mode == SegMode::kWhole;
   const int64_t grid = cfg.image_size / enc.patch_size();
   const WindowScorer scorer = [&](const torch::Tensor& crop) {
@@ -139,6 +140,9 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
       const auto target = segmentation_targets(label, with_bg);
       const auto pred = predict_whole(scores.narrow(0, i, 1), label.size(0), label.size(1))[0].cpu();
       cm.update(pred, target);
+      const auto hits = count_object_pixels(scores.narrow(0, i, 1), target, with_bg);
+      object_pixels.correct += hits.correct;
+      object_pixels.total += hits.total;
       if (with_bg) all_background.update(torch::zeros_like(target), target);
       if (begin + i < cfg.visualize) {
         char name[32];
@@ -151,6 +155,10 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
   auto feats = scan_split(enc, split, cfg, cfg.value_trick && whole, on_batch);
   res.metrics["seg/miou"] = cm.mean_iou();
   res.metrics["seg/pixel_acc"] = cm.pixel_accuracy();
+  // What the mIoU hides on canvases that are mostly background: do the item pixels get the item's class?
+  res.metrics["seg/object_pixel_acc"] =
+      object_pixels.total > 0 ? static_cast<double>(object_pixels.correct) / static_cast<double>(object_pixels.total)
+                              : 0.0;
   if (with_bg) res.metrics["seg/miou_all_background"] = all_background.mean_iou();
   const auto ious = cm.per_class_iou();
   for (int64_t k = 0; k < C; ++k)

@@ -72,4 +72,20 @@ torch::Tensor segmentation_targets(const torch::Tensor& label_map, bool with_bac
   return torch::where(t == 0, torch::full_like(t, ignore_index), t - 1);
 }
 
+ObjectPixelCount count_object_pixels(const torch::Tensor& scores, const torch::Tensor& target, bool with_background,
+                                     int64_t ignore_index) {
+  TORCH_CHECK(scores.dim() == 4 && scores.size(0) == 1 && target.dim() == 2, "count_object_pixels: scores ",
+              scores.sizes(), " must be (1, C, h, w) and target ", target.sizes(), " (H, W)");
+  const int64_t first = with_background ? 1 : 0;  // channel of object class 0
+  TORCH_CHECK(scores.size(1) > first, "count_object_pixels: no object class in scores ", scores.sizes());
+  const auto objects = scores.narrow(1, first, scores.size(1) - first);
+  const auto pred = predict_whole(objects, target.size(0), target.size(1))[0].cpu() + first;  // target's ids
+  const auto t = target.cpu().to(torch::kLong);
+  const auto is_object = (t >= first) & (t != ignore_index);
+  ObjectPixelCount c;
+  c.total = is_object.sum().item<int64_t>();
+  c.correct = (is_object & (pred == t)).sum().item<int64_t>();
+  return c;
+}
+
 }  // namespace tips::eval

@@ -373,6 +373,8 @@ void section_eval(std::ostringstream& md, const Inputs& in, std::vector<std::str
       std::isfinite(bg) ? "all-background baseline: " + pct(bg) + " %" : "");
   if (std::isfinite(bg)) shown.push_back("seg/miou_all_background");
   row("seg/miou_objects", "zero-shot segmentation mIoU, object classes only", "background left out of the mean");
+  row("seg/object_pixel_acc", "zero-shot segmentation, item pixels given their class",
+      "argmax over the object classes alone; chance = 1 / classes");
   row("seg/pixel_acc", "zero-shot segmentation pixel accuracy", "");
   row("cls/top1", "zero-shot classification top-1", "");
   row("cls/top5", "zero-shot classification top-5", "");

@@ -97,4 +97,29 @@ TEST(ZeroShotSeg, TargetsAndFeatureChoice) {
   EXPECT_TRUE(torch::equal(segmentation_features(out, false), out.patches));
 }
 
+TEST(ZeroShotSeg, ObjectPixelAccuracyIgnoresTheBackgroundScore) {
+  // Channel 0 = background, 1 and 2 = objects; a 2x2 map at the label size (no resampling).
+  // pixel (0,0): background, not counted; (0,1): object 1, the background wins the full argmax but object 1
+  // wins among the objects -> correct; (1,0): object 2 predicted 1 -> wrong; (1,1): object 2 -> correct.
+  const auto label_map = torch::tensor({0, 1, 2, 2}, torch::kUInt8).view({2, 2});
+  auto scores = torch::tensor({0.0, 0.9, 0.1, 0.2,    // background
+                               0.8, 0.5, 0.6, 0.1,    // object 1
+                               0.1, 0.1, 0.3, 0.4},   // object 2
+                              torch::kFloat)
+                    .view({1, 3, 2, 2});
+  auto c = count_object_pixels(scores, segmentation_targets(label_map, true), true);
+  EXPECT_EQ(c.total, 3);
+  EXPECT_EQ(c.correct, 2);
+  // Without a background class the same object channels and the background pixels ignored: the same count.
+  c = count_object_pixels(scores.narrow(1, 1, 2), segmentation_targets(label_map, false), false);
+  EXPECT_EQ(c.total, 3);
+  EXPECT_EQ(c.correct, 2);
+  // Upsampled from one patch: every object pixel takes object 2 (its score is highest among the objects).
+  const auto one = torch::tensor({5.0, 0.2, 0.3}, torch::kFloat).view({1, 3, 1, 1});
+  c = count_object_pixels(one, segmentation_targets(label_map, true), true);
+  EXPECT_EQ(c.total, 3);
+  EXPECT_EQ(c.correct, 2);
+  EXPECT_THROW(count_object_pixels(one.narrow(1, 0, 1), segmentation_targets(label_map, true), true), c10::Error);
+}
+
 }  // namespace

@@ -54,4 +54,15 @@ torch::Tensor slide_probabilities(const torch::Tensor& images, const SlideWindow
 // (unchanged values). Without: class k is k and the background pixels become `ignore_index`.
 torch::Tensor segmentation_targets(const torch::Tensor& label_map, bool with_background, int64_t ignore_index = 255);
 
+// Object-pixel accuracy, independent of how the background is scored: over the pixels whose target is an
+// object class, how many take their own class when the argmax runs over the object classes alone.
+// scores (1, C, h, w) (C object classes, plus the background as channel 0 when with_background), target (H, W)
+// from segmentation_targets(..., with_background, ignore_index). Scores are upsampled as in predict_whole.
+struct ObjectPixelCount {
+  int64_t correct = 0;
+  int64_t total = 0;
+};
+ObjectPixelCount count_object_pixels(const torch::Tensor& scores, const torch::Tensor& target, bool with_background,
+                                     int64_t ignore_index = 255);
+
 }  // namespace tips::eval

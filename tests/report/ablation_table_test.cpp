@@ -42,7 +42,9 @@ std::string line(const std::string& row, int seed, double miou, double i2t_a, do
   std::ostringstream s;
   s << R"({"row": ")" << row << R"(", "seed": )" << seed << R"(, "train_s": 100, "peak_rss_mb": )" << rss
     << R"(, "step_s": )" << step_s << R"(, "eval": {"metrics": {"seg/miou": )" << miou
-    << R"(, "seg/miou_all_background": 0.1, "cls/top1": 0.5, "retrieval/alt_text/i2t_r1": )" << i2t_a
+    << R"(, "seg/miou_all_background": 0.1, "seg/miou_objects": )" << miou / 2
+    << R"(, "seg/object_pixel_acc": )" << 0.1 * (seed + 1) << R"(, "cls/top1": 0.5, "retrieval/alt_text/i2t_r1": )"
+    << i2t_a
     << R"(, "retrieval/caption_medium/i2t_r1": )" << i2t_b << R"(, "retrieval/alt_text/t2i_r1": )" << t2i
     << R"(, "retrieval/caption_medium/t2i_r1": )" << t2i << R"(, "retrieval/alt_text/i2t_r5": 0.99},)"
     << R"( "per_class_iou": {"a": 0.5}, "counts": {"seg": 10}, "seconds": {"seg": 1.0}},)"
@@ -86,10 +88,10 @@ TEST(AblationTable, RowsInFirstAppearanceOrderWithMeanStdAndDelta) {
   SCOPED_TRACE(md);
   // tips_v1: mIoU 42.00 ± 2.83, (ref), cls 50.00 ± 0.00, i2t 40.00 ± 14.14, t2i 20.00 ± 14.14, kNN –,
   // params 1.25M, step 600 ± 141 ms, train 100 ± 0 s, RSS 1050 ± 71 MB.
-  EXPECT_NE(md.find("| tips_v1 | 2 | 42.00 ± 2.83 | (ref) | 50.00 ± 0.00 | 40.00 ± 14.14 | 20.00 ± 14.14 | – | "
+  EXPECT_NE(md.find("| tips_v1 | 2 | 42.00 ± 2.83 | (ref) | 21.00 ± 1.41 | 15.00 ± 7.07 | 50.00 ± 0.00 | 40.00 ± 14.14 | 20.00 ± 14.14 | – | "
                     "1.25M (1.00M + 0.25M EMA) | 600 ± 141 | 100 ± 0 | 1050 ± 71 |"),
             std::string::npos);
-  EXPECT_NE(md.find("| +ibotpp | 2 | 46.00 ± 1.41 | +4.00 | 50.00 ± 0.00 | 30.00 ± 0.00 | 20.00 ± 0.00 | – | "
+  EXPECT_NE(md.find("| +ibotpp | 2 | 46.00 ± 1.41 | +4.00 | 23.00 ± 0.71 | 15.00 ± 7.07 | 50.00 ± 0.00 | 30.00 ± 0.00 | 20.00 ± 0.00 | – | "
                     "1.00M (1.00M + 0.00M EMA) | 600 ± 0 | 100 ± 0 | 1200 ± 0 |"),
             std::string::npos);
   EXPECT_NE(md.find("Δ mIoU vs tips_v1"), std::string::npos);
@@ -101,7 +103,7 @@ TEST(AblationTable, RowsInFirstAppearanceOrderWithMeanStdAndDelta) {
 TEST(AblationTable, SingleSeedShowsTheValueAlone) {
   std::istringstream in(line("tips_v1", 3, 0.5, 0.2, 0.2, 0.1, 0.25, 900, 0) + "\n");
   const std::string md = ablation_markdown(summarize_ablation(parse_ablation_results(in, "r")));
-  EXPECT_NE(md.find("| tips_v1 | 1 | 50.00 | (ref) | 50.00 | 20.00 | 10.00 | – | 1.00M (1.00M + 0.00M EMA) | 250 | "
+  EXPECT_NE(md.find("| tips_v1 | 1 | 50.00 | (ref) | 25.00 | 40.00 | 50.00 | 20.00 | 10.00 | – | 1.00M (1.00M + 0.00M EMA) | 250 | "
                     "100 | 900 |"),
             std::string::npos)
       << md;
@@ -128,7 +130,7 @@ TEST(AblationTable, StepTimeAndRunInfoFromTheRunDirectory) {
   EXPECT_NEAR(runs[0].ema_params.value_or(-1), 5e5, 1e-6);
   EXPECT_FALSE(runs[0].i2t_r1.has_value());
   const std::string md = ablation_markdown(summarize_ablation(runs));
-  EXPECT_NE(md.find("| 30.00 | (ref) | – | – | – | – | 2.50M (2.00M + 0.50M EMA) | 350 | 10 | 800 |"),
+  EXPECT_NE(md.find("| 30.00 | (ref) | – | – | – | – | – | – | 2.50M (2.00M + 0.50M EMA) | 350 | 10 | 800 |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("(none evaluated)"), std::string::npos);

@@ -15,7 +15,8 @@
 //
 // Metric names (fractions in [0, 1]): seg/miou, seg/pixel_acc, seg/miou_all_background, seg/miou_objects (the
 // object classes' mean IoU), seg/object_pixel_acc (item pixels given their own class by an argmax over the object
-// classes alone: chance = 1 / classes, whatever the background does), cls/top1, cls/top5, retrieval/<field>/{i2t,t2i}_r{1,5,10}, knn/top1, knn/top5.
+// classes alone: chance = 1 / classes, whatever the background does), cls/top1, cls/top5,
+// retrieval/<field>/{i2t,t2i}_r{1,5,10}, knn/top1, knn/top5.
 //
 // Example:
 //   EvalResults r = run_evaluations(vit, text, tok, cfg.eval, "runs/demo/eval", cfg.text.max_len, device);

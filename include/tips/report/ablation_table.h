@@ -38,6 +38,8 @@ struct AblationRun {
   int64_t seed = 0;
   std::optional<double> miou;                 // eval seg/miou
   std::optional<double> miou_all_background;  // eval seg/miou_all_background
+  std::optional<double> miou_objects;         // eval seg/miou_objects (the object classes alone)
+  std::optional<double> object_pixel_acc;     // eval seg/object_pixel_acc (item pixels given their class)
   std::optional<double> cls_top1;             // eval cls/top1
   std::optional<double> i2t_r1, t2i_r1;       // eval retrieval/<field>/{i2t,t2i}_r1, mean over fields
   std::optional<double> knn_top1;             // eval knn/top1
@@ -62,7 +64,8 @@ std::vector<AblationRun> read_ablation_results(const std::filesystem::path& path
 struct AblationRow {
   std::string name;
   int64_t seeds = 0;
-  Stat miou, miou_all_background, cls_top1, i2t_r1, t2i_r1, knn_top1;  // fractions
+  Stat miou, miou_all_background, miou_objects, object_pixel_acc;  // fractions
+  Stat cls_top1, i2t_r1, t2i_r1, knn_top1;                            // fractions
   Stat params_trained;                                                 // trainable + EMA parameters
   Stat trainable_params, ema_params;
   Stat step_s, train_s, peak_rss_mb;

@@ -25,20 +25,25 @@ export WORLD_SIZE=$n LOCAL_WORLD_SIZE=$n
 set -m
 declare -A rank_of=()
 pids=()
+stopping=0
+forwarded=
+forward() {
+  stopping=1
+  forwarded=$1
+  for p in "${pids[@]}"; do kill -s "$1" -- "-$p" 2>/dev/null; done  # the rank and its children
+}
+# The traps go in before the first rank starts: a signal that arrives while the ranks are being started must not
+# kill this script (bash's default for TERM) and leave the ranks running without it.
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
 for ((r = 0; r < n; r++)); do
   RANK=$r LOCAL_RANK=$r "$@" &
   pids+=($!)
   rank_of[$!]=$r
 done
-
-stopping=0
-forward() {
-  stopping=1
-  for p in "${pids[@]}"; do kill -s "$1" -- "-$p" 2>/dev/null; done  # the rank and its children
-}
-trap 'forward INT' INT
-trap 'forward TERM' TERM
-trap 'forward HUP' HUP
+# A signal forwarded during the loop missed the ranks started after it.
+[[ -n $forwarded ]] && forward "$forwarded"
 
 status=0
 watchdog=

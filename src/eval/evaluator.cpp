@@ -138,9 +138,11 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
                         "segmentation needs a \"mask\" label-map path per record");
       const auto label = read_label_map(rec.mask);  // (H, W)
       const auto target = segmentation_targets(label, with_bg);
-      const auto pred = predict_whole(scores.narrow(0, i, 1), label.size(0), label.size(1))[0].cpu();
+      // Upsampled once: the argmax below and count_object_pixels (whose own upsample is then a no-op) share it.
+      const auto up = upsample_scores(scores.narrow(0, i, 1), label.size(0), label.size(1));  // (1, C, H, W)
+      const auto pred = up.argmax(/*dim=*/1)[0].cpu();  // = predict_whole
       cm.update(pred, target);
-      const auto hits = count_object_pixels(scores.narrow(0, i, 1), target, with_bg);
+      const auto hits = count_object_pixels(up, target, with_bg);
       object_pixels.correct += hits.correct;
       object_pixels.total += hits.total;
       if (with_bg) all_background.update(torch::zeros_like(target), target);

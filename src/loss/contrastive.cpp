@@ -26,14 +26,9 @@ ContrastiveTerms softmax_infonce(const torch::Tensor& img, const torch::Tensor& 
               txt.sizes());
   TORCH_CHECK(temperature.numel() == 1, "softmax_infonce: temperature must be a scalar, got ", temperature.sizes());
   const auto tau = detail::at_least_f32(temperature).reshape({});
-  const auto targets = torch::arange(offset, offset + img.size(0), img.options().dtype(torch::kLong));
   const auto logits_i2t = torch::matmul(unit_rows(img), unit_rows(txt_all).t()) / tau;  // (B, G)
   const auto logits_t2i = torch::matmul(unit_rows(txt), unit_rows(img_all).t()) / tau;  // (B, G)
-  ContrastiveTerms out;
-  out.image_to_text = torch::nn::functional::cross_entropy(logits_i2t, targets);
-  out.text_to_image = torch::nn::functional::cross_entropy(logits_t2i, targets);
-  out.loss = 0.5 * (out.image_to_text + out.text_to_image);
-  return out;
+  return detail::symmetric_infonce(logits_i2t, logits_t2i, offset);
 }
 
 torch::Tensor sigmoid_loss(const torch::Tensor& img, const torch::Tensor& txt_all, int64_t offset,

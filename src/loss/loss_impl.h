@@ -2,7 +2,23 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <cstdint>
+
+#include "tips/loss/contrastive.h"
+
 namespace tips::loss::detail {
+
+// Symmetric InfoNCE from both directions' logits (B, G): row i of each is matched with column offset + i
+// (this rank's pairs inside the gathered batch). Shared by softmax_infonce and similarity_infonce.
+inline ContrastiveTerms symmetric_infonce(const torch::Tensor& logits_i2t, const torch::Tensor& logits_t2i,
+                                          int64_t offset) {
+  const auto targets = torch::arange(offset, offset + logits_i2t.size(0), logits_i2t.options().dtype(torch::kLong));
+  ContrastiveTerms out;
+  out.image_to_text = torch::nn::functional::cross_entropy(logits_i2t, targets);
+  out.text_to_image = torch::nn::functional::cross_entropy(logits_t2i, targets);
+  out.loss = 0.5 * (out.image_to_text + out.text_to_image);
+  return out;
+}
 
 // Loss math runs in float32 even for bf16/fp16 inputs; float64 stays float64 (finite-difference tests).
 inline torch::Tensor at_least_f32(const torch::Tensor& t) {

@@ -25,15 +25,9 @@ ContrastiveTerms similarity_infonce(const torch::Tensor& sim, const torch::Tenso
               offset + sim.size(0), ") of this rank do not fit in the gathered batch of ", sim_all.size(0));
   TORCH_CHECK(temperature.numel() == 1, "similarity_infonce: temperature must be a scalar, got ", temperature.sizes());
   const auto tau = detail::at_least_f32(temperature).reshape({});
-  const int64_t B = sim.size(0);
-  const auto targets = torch::arange(offset, offset + B, sim.options().dtype(torch::kLong));
-  const auto logits_i2t = detail::at_least_f32(sim) / tau;                                  // (B, G)
-  const auto logits_t2i = detail::at_least_f32(sim_all).narrow(1, offset, B).t() / tau;     // (B, G)
-  ContrastiveTerms out;
-  out.image_to_text = F::cross_entropy(logits_i2t, targets);
-  out.text_to_image = F::cross_entropy(logits_t2i, targets);
-  out.loss = 0.5 * (out.image_to_text + out.text_to_image);
-  return out;
+  const auto logits_i2t = detail::at_least_f32(sim) / tau;                                           // (B, G)
+  const auto logits_t2i = detail::at_least_f32(sim_all).narrow(1, offset, sim.size(0)).t() / tau;    // (B, G)
+  return detail::symmetric_infonce(logits_i2t, logits_t2i, offset);
 }
 
 }  // namespace tips::loss

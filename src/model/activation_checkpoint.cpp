@@ -13,6 +13,7 @@ using torch::autograd::variable_list;
 struct ReplayState : torch::CustomClassHolder {
   BlockImpl* block = nullptr;
   at::Generator gen_before;  // a copy of the drop-path generator before the forward (undefined: none)
+  c10::DeviceType device = c10::DeviceType::CPU;  // the activations' device: its autocast state is replayed
   compat::AutocastState autocast;
 };
 
@@ -22,7 +23,8 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     auto state = c10::make_intrusive<ReplayState>();
     state->block = block;
     if (gen != nullptr && gen->defined()) state->gen_before = gen->clone();
-    state->autocast = compat::cuda_autocast_state();
+    state->device = x.device().type();
+    state->autocast = compat::autocast_state(state->device);
     ctx->saved_data["replay"] = c10::IValue::make_capsule(state);
     ctx->save_for_backward({x});
     return block->forward(x, gen);  // autograd records nothing inside Function::forward
@@ -34,7 +36,7 @@ class CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad_on(true);
-      compat::AutocastGuard autocast(state->autocast.enabled, state->autocast.dtype);
+      compat::AutocastGuard autocast(state->device, state->autocast.enabled, state->autocast.dtype);
       at::Generator replay_gen = state->gen_before.defined() ? state->gen_before.clone() : at::Generator();
       y = state->block->forward(x, replay_gen.defined() ? &replay_gen : nullptr);
     }

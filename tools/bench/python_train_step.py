@@ -209,7 +209,8 @@ def main():
     p.add_argument("--dino-centering", choices=["ema", "sinkhorn"], default="ema")
     p.add_argument("--ibot-centering", choices=["ema", "sinkhorn"], default="ema")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the towers (CUDA), heads in fp32")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU or CUDA) for the towers and the heads, "
+                   "losses in fp32 (as the C++ step)")
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -234,8 +235,7 @@ def main():
     n = (a.global_size // a.patch) ** 2
     b, G, M = a.batch, a.global_count, a.local_count
     shared = a.drop_path == 0.0  # the unmasked student forward doubles as the teacher forward
-    bf16 = cuda and a.bf16
-    autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16) if a.bf16 else contextlib.nullcontext()
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     times, cpu = [], []
     for it in range(a.warmup + a.steps):
@@ -255,8 +255,9 @@ def main():
             with torch.no_grad(), autocast():
                 f_cls1, _, f_patches = vit(g)
         with torch.no_grad():
-            td = t_dino(f_cls1).float()
-            ti = t_ibot(f_patches).float()
+            with autocast():
+                td = t_dino(f_cls1).float()
+                ti = t_ibot(f_patches).float()
             if a.dino_centering == "sinkhorn":
                 p_d = sinkhorn(td, 0.07, a.sinkhorn_iters).view(G, b, -1)
             else:
@@ -278,9 +279,11 @@ def main():
         img1 = F.normalize(cls1[:b].float(), dim=-1)
         img2 = F.normalize(cls2[:b].float(), dim=-1)
         l_clip = 0.5 * (infonce(img1, e[:b], tau) + infonce(img2, e[b:], tau))
-        s_d = F.log_softmax(dino(l_cls1).float().view(M, b, -1) / 0.1, -1)
+        with autocast():
+            h_d, h_i = dino(l_cls1), ibot(m_patches)
+        s_d = F.log_softmax(h_d.float().view(M, b, -1) / 0.1, -1)
         l_dino = -(p_d.sum(0, keepdim=True) * s_d).sum() / (M * G * b)
-        s_i = F.log_softmax(ibot(m_patches).float() / 0.1, -1)
+        s_i = F.log_softmax(h_i.float() / 0.1, -1)
         l_ibot = -(p_i * s_i).sum(-1).mean()
         loss = a.w_contrastive * l_clip + a.w_dino * l_dino + a.w_ibot * l_ibot
         if a.w_koleo > 0:  # on the contrastive view's first CLS, as the C++

@@ -42,55 +42,62 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
-// Whether CUDA autocast is on here, and its dtype (activation checkpointing replays a forward under the same).
+// Autocast state of one device type (CPU or CUDA): activation checkpointing replays a forward under the same.
 struct AutocastState {
   bool enabled = false;
   torch::ScalarType dtype = torch::kBFloat16;
 };
-inline AutocastState cuda_autocast_state() {
+inline AutocastState autocast_state(c10::DeviceType device) {
+  TORCH_CHECK(device == c10::DeviceType::CPU || device == c10::DeviceType::CUDA,
+              "autocast_state: CPU or CUDA only, got ", device);
 #if TIPS_TORCH_AT_LEAST(2, 4)
-  return {at::autocast::is_autocast_enabled(at::kCUDA), at::autocast::get_autocast_dtype(at::kCUDA)};
+  return {at::autocast::is_autocast_enabled(device), at::autocast::get_autocast_dtype(device)};
 #else
+  if (device == c10::DeviceType::CPU) return {at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype()};
   return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
 #endif
 }
 
-// RAII: bf16/fp16 autocast on CUDA for the enclosing scope; a no-op when `enabled` is false.
+namespace detail {
+inline void set_autocast(c10::DeviceType device, AutocastState s) {
+#if TIPS_TORCH_AT_LEAST(2, 4)
+  at::autocast::set_autocast_enabled(device, s.enabled);
+  at::autocast::set_autocast_dtype(device, s.dtype);
+#else
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_cpu_enabled(s.enabled);
+    at::autocast::set_autocast_cpu_dtype(s.dtype);
+  } else {
+    at::autocast::set_enabled(s.enabled);
+    at::autocast::set_autocast_gpu_dtype(s.dtype);
+  }
+#endif
+}
+}  // namespace detail
+
+// RAII: bf16/fp16 autocast on `device` (CPU or CUDA) for the enclosing scope; a no-op when `enabled` is false.
+// On the CPU, autocast runs matmuls, linear layers and convolutions in the lower precision (oneDNN's bf16
+// kernels on AVX512-BF16 / AMX cores) and keeps the ops of its fp32 list in float32, as on CUDA.
 class AutocastGuard {
  public:
-  AutocastGuard(bool enabled, torch::ScalarType dtype) : enabled_(enabled) {
+  AutocastGuard(c10::DeviceType device, bool enabled, torch::ScalarType dtype) : device_(device), enabled_(enabled) {
     if (!enabled_) return;
-#if TIPS_TORCH_AT_LEAST(2, 4)
-    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-#else
-    prev_enabled_ = at::autocast::is_enabled();
-    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(dtype);
-#endif
+    prev_ = autocast_state(device_);
+    detail::set_autocast(device_, {true, dtype});
     at::autocast::increment_nesting();
   }
   ~AutocastGuard() {
     if (!enabled_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-#if TIPS_TORCH_AT_LEAST(2, 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
-#else
-    at::autocast::set_enabled(prev_enabled_);
-    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
-#endif
+    detail::set_autocast(device_, prev_);
   }
   AutocastGuard(const AutocastGuard&) = delete;
   AutocastGuard& operator=(const AutocastGuard&) = delete;
 
  private:
+  c10::DeviceType device_;
   bool enabled_;
-  bool prev_enabled_ = false;
-  torch::ScalarType prev_dtype_ = torch::kBFloat16;
+  AutocastState prev_;
 };
 
 }  // namespace tips::compat

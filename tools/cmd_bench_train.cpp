@@ -412,7 +412,7 @@ int run(const Opts& o) {
   tips::train::Trainer trainer(cfg, topts);
   trainer.model()->train();
   const torch::Device device = trainer.model()->log_temperature.device();
-  const bool bf16 = cfg.train.precision == tips::train::Precision::kBf16 && device.is_cuda();
+  const bool bf16 = trainer.plan().bf16;
   const int64_t threads = torch::get_num_threads();
   const bool blas_threads = set_openblas_threads(threads);  // the same count for BLAS as for LibTorch
   const int64_t world = trainer.dist().world_size, accum = cfg.optim.accum_steps;

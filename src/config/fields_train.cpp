@@ -13,7 +13,8 @@ const NameTable<train::EmaScope> kEmaNames{{"head_only", train::EmaScope::kHeadO
 const NameTable<train::OptimizerKind> kOptNames{{"adamw", train::OptimizerKind::kAdamW},
                                                 {"adafactor", train::OptimizerKind::kAdafactor}};
 const NameTable<train::Precision> kPrecisionNames{{"fp32", train::Precision::kFp32},
-                                                  {"bf16", train::Precision::kBf16}};
+                                                  {"bf16", train::Precision::kBf16},
+                                                  {"auto", train::Precision::kAuto}};
 const NameTable<train::DeviceChoice> kDeviceNames{{"auto", train::DeviceChoice::kAuto},
                                                   {"cpu", train::DeviceChoice::kCpu},
                                                   {"cuda", train::DeviceChoice::kCuda}};
@@ -73,7 +74,7 @@ void visit_train(V& v, C& c) {
   v.field("batch_size", c.batch_size, "global batch (all ranks)");
   v.field("seed", c.seed, "base seed of every random stream");
   v.choice("device", c.device, kDeviceNames, "where to train");
-  v.choice("precision", c.precision, kPrecisionNames, "bf16 = CUDA autocast, fp32 master weights");
+  v.choice("precision", c.precision, kPrecisionNames, "bf16 = autocast (CPU or CUDA), fp32 master weights; auto = bf16 on CUDA and on CPUs with AVX512-BF16/AMX");
   v.field("activation_checkpointing", c.activation_checkpointing, "recompute block activations in backward");
   v.field("run_dir", c.run_dir, "output folder: config, metrics, checkpoints, exports");
   v.field("log_every", c.log_every, "steps between progress lines");

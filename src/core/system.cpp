@@ -43,6 +43,21 @@ void log_startup_environment() {
   }
 }
 
+std::string cpu_bf16_feature() {
+  static const std::string feature = [] {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line);) {
+      if (line.rfind("flags", 0) != 0) continue;
+      line += ' ';  // every flag is then followed by a space
+      if (line.find(" amx_bf16 ") != std::string::npos) return std::string("AMX");
+      if (line.find(" avx512_bf16 ") != std::string::npos) return std::string("AVX512-BF16");
+      return std::string();
+    }
+    return std::string();
+  }();
+  return feature;
+}
+
 double peak_rss_mib() {
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);)

@@ -59,7 +59,7 @@ bool CaptionSampler::pick(const RawSample& s, int stream, double u, CaptionPick&
                                 (s.image_path.empty() ? s.key : s.image_path));
     case MissingCaption::kFallback:
       if (const std::string* t = find_text(s, cfg_.fallback_field)) {
-        out = {*t, cfg_.fallback_field};
+        out = {*t, cfg_.fallback_field, /*fallback=*/true};
         return true;
       }
       reason = what + " and no fallback field '" + cfg_.fallback_field + "'";

@@ -172,6 +172,7 @@ Batch Loader::Impl::assemble(std::vector<Processed>& items) const {
     out.captions1.push_back(std::move(p.captions.stream1.text));
     out.captions2.push_back(std::move(p.captions.stream2.text));
     out.caption2_fields.push_back(std::move(p.captions.stream2.field));
+    if (p.captions.stream1.fallback || p.captions.stream2.fallback) ++out.caption_fallbacks;
   }
   const auto tokens = [&](const std::vector<std::string>& texts) {
     torch::Tensor t = encode(texts);

@@ -5,6 +5,7 @@
 
 #include "tips/model/heads.h"
 #include "tips/model/param_count.h"
+#include "tips/train/step_plan.h"
 
 namespace tips::train {
 namespace {
@@ -22,47 +23,27 @@ double text_forward_flops(const model::TextConfig& c) {
   return c.depth * (2 * l * d * 3 * d + 2 * l * d * d + 4 * l * l * d + 4 * l * d * h);
 }
 
-double head_forward_flops_per_token(const model::HeadsConfig& c, int64_t in_dim) {
-  return 2.0 * static_cast<double>(model::dino_head_param_count(c, in_dim));  // one MAC per weight
-}
-
 int64_t patches_of(int64_t size, int64_t patch) { return (size / patch) * (size / patch); }
 
-// Forward + backward FLOPs of one optimizer step over the global batch, as train_step.cpp runs it. Per global
-// crop: the masked student forward (iBOT, global DINO student), the unmasked one (contrastive, image_view
-// unmasked), each 3x forward (fwd + 2x bwd), and one teacher forward - which head_only/none skip when they reuse
-// the unmasked student forward (contrastive on, drop_path 0: Trainer::Impl::teacher_shares_student_forward);
-// full always runs its EMA backbone. Per image: the M local crops (DINO) and the caption streams.
+// Forward + backward FLOPs of one optimizer step over the global batch, as the step runs it: the StepPlan's
+// forwards (student forwards 3x a forward: forward + 2x backward; the teacher pass 1x unless it is shared with the
+// unmasked student forward; the text streams 3x) plus what each loss term adds (heads, similarity matrices).
 double step_flops(const config::RunConfig& cfg, EmaScope ema) {
+  config::RunConfig c = cfg;
+  c.teacher.ema = ema;
+  const StepPlan plan = make_step_plan(c, torch::kCPU);
   const auto& crops = cfg.data.crops;
-  const auto& L = cfg.loss;
-  const int64_t p = cfg.model.patch_size, d = cfg.model.dim;
-  const int64_t n_global = patches_of(crops.global_size, p), n_local = patches_of(crops.local_size, p);
-  const double g = vit_forward_flops(cfg.model, n_global), loc = vit_forward_flops(cfg.model, n_local);
-  const double head = head_forward_flops_per_token(cfg.heads, d);
-  const bool contrastive = L.contrastive.weight > 0, dino = L.dino.weight > 0, ibot = L.ibot.weight > 0;
-  const bool unmasked_student = contrastive && L.contrastive.image_view == loss::ImageView::kUnmasked;
-  const bool masked_student = ibot || (dino && L.dino.global_student) ||
-                              (contrastive && L.contrastive.image_view == loss::ImageView::kMasked);
-  const bool teacher_shares_forward = ema != EmaScope::kFull && cfg.model.drop_path == 0.0 && unmasked_student;
-  const int64_t cls_per_view = L.dino.cls == loss::ClsChoice::kBoth ? 2 : 1;
-
+  const int64_t p = cfg.model.patch_size;
+  const double g = vit_forward_flops(cfg.model, patches_of(crops.global_size, p));
+  const double loc = vit_forward_flops(cfg.model, patches_of(crops.local_size, p));
   double per_global = 0;
-  if (masked_student) per_global += 3 * g;
-  if (unmasked_student) per_global += 3 * g;
-  if ((dino || ibot) && !teacher_shares_forward) per_global += g;  // teacher backbone
-  // Heads: teacher (forward) on the global CLS and patches, students (fwd + bwd) on their CLS / patches.
-  if (dino) per_global += head * cls_per_view * (1 + (L.dino.global_student ? 3 : 0));
-  if (ibot) per_global += head * n_global + 3 * head * n_global;
+  if (plan.masked_student) per_global += 3 * g;
+  if (plan.unmasked_student) per_global += 3 * g;
+  if (plan.teacher == TeacherPass::kStudentNoGrad || plan.teacher == TeacherPass::kEmaBackbone) per_global += g;
   double per_image = per_global * static_cast<double>(crops.global_count);
-  if (dino) per_image += 3 * crops.local_count * (loc + head * cls_per_view);
-  if (contrastive) per_image += 3 * (L.contrastive.two_streams ? 2 : 1) * text_forward_flops(cfg.text);
-  if (contrastive && L.patch_text.weight > 0) {
-    const bool local = loss::uses_local_patches(L.patch_text);
-    if (local && !dino) per_image += 3 * crops.local_count * loc;  // the local crops run for this loss alone
-    const double candidates = local ? static_cast<double>(crops.local_count * n_local) : static_cast<double>(n_global);
-    per_image += 3 * 2.0 * candidates * static_cast<double>(cfg.train.batch_size * d);  // (P, D) x (D, G) similarities
-  }
+  if (plan.local_student) per_image += 3 * static_cast<double>(crops.local_count) * loc;
+  per_image += 3 * static_cast<double>(plan.text_streams) * text_forward_flops(cfg.text);
+  for (const auto& term : plan.terms) per_image += term->extra_flops_per_image(cfg);
   return per_image * static_cast<double>(cfg.train.batch_size);
 }
 

@@ -85,21 +85,43 @@ torch::Tensor Teacher::targets(TargetKind kind, const torch::Tensor& logits, dou
   auto& c = center_ref(kind);
   if (c.device() != logits.device()) c = c.to(logits.device());
   auto probs = loss::softmax_center_teacher(logits, c, temp);
-  update_center(kind, logits, reduce);
+  stage_center(kind, logits, reduce);
   return probs;
 }
 
-void Teacher::update_center(TargetKind kind, const torch::Tensor& logits, const loss::SumReducer& reduce) {
-  auto& c = center_ref(kind);
-  TORCH_CHECK(logits.size(-1) == c.size(0), "Teacher::update_center: expected (..., ", c.size(0), "), got ",
+void Teacher::stage_center(TargetKind kind, const torch::Tensor& logits, const loss::SumReducer& reduce) {
+  const auto& c = center_ref(kind);
+  TORCH_CHECK(logits.size(-1) == c.size(0), "Teacher::stage_center: expected (..., ", c.size(0), "), got ",
               logits.sizes());
   torch::NoGradGuard no_grad;
-  if (c.device() != logits.device()) c = c.to(logits.device());
   const auto rows = logits.reshape({-1, logits.size(-1)}).to(torch::kFloat);  // (M, K)
   const auto sum = loss::global_sum(reduce, rows.sum(0));
   const auto count = loss::global_sum(reduce, torch::full({}, static_cast<double>(rows.size(0)), rows.options()));
-  const double m = norm(kind).center_momentum;
-  c.mul_(m).add_(sum / count.clamp_min(1.0), /*alpha=*/1.0 - m);
+  Pending& p = pending_[static_cast<int>(kind)];
+  p.sum = p.sum.defined() ? p.sum + sum : sum;
+  p.count = p.count.defined() ? p.count + count : count;
+}
+
+void Teacher::commit_centers() {
+  torch::NoGradGuard no_grad;
+  for (TargetKind kind : {TargetKind::kDino, TargetKind::kIbot}) {
+    Pending& p = pending_[static_cast<int>(kind)];
+    if (!p.sum.defined()) continue;
+    auto& c = center_ref(kind);
+    if (c.device() != p.sum.device()) c = c.to(p.sum.device());
+    const double m = norm(kind).center_momentum;
+    c.mul_(m).add_(p.sum / p.count.clamp_min(1.0), /*alpha=*/1.0 - m);
+    p = Pending{};
+  }
+}
+
+void Teacher::discard_centers() {
+  for (auto& p : pending_) p = Pending{};
+}
+
+void Teacher::update_center(TargetKind kind, const torch::Tensor& logits, const loss::SumReducer& reduce) {
+  stage_center(kind, logits, reduce);
+  commit_centers();
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> Teacher::state() const {

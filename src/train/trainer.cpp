@@ -59,9 +59,7 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   s.cfg = cfg;
   s.dist = dist::init(cfg.dist);
   s.device = pick_device(cfg, s.dist);
-  s.bf16 = cfg.train.precision == Precision::kBf16 && s.device.is_cuda();
-  if (cfg.train.precision == Precision::kBf16 && !s.device.is_cuda())
-    spdlog::warn("train.precision=bf16 applies to CUDA only; training in fp32 on {}", s.device.str());
+  s.plan = make_step_plan(cfg, s.device);  // throws ConfigError for a config that turns a term into a no-op
   if (cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(cfg.train.threads));
   const int64_t denom = s.dist.world_size * cfg.optim.accum_steps;
   if (cfg.train.batch_size % denom != 0)
@@ -77,12 +75,6 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   if (cfg.data.crops.local_count > 0 && cfg.data.crops.local_size % cfg.model.patch_size != 0)
     throw ConfigError("data.crops.local_size=" + std::to_string(cfg.data.crops.local_size) +
                           " is not a multiple of model.patch_size=" + std::to_string(cfg.model.patch_size), "");
-  if (cfg.loss.patch_text.weight > 0 && cfg.loss.contrastive.weight <= 0)
-    throw ConfigError("loss.patch_text.weight > 0 needs the caption embeddings of the contrastive loss, whose weight is 0",
-                      "set loss.contrastive.weight > 0, or loss.patch_text.weight=0");
-  if (loss::uses_local_patches(cfg.loss.patch_text) && cfg.data.crops.local_count == 0)
-    throw ConfigError("loss.patch_text.patches=local but data.crops.local_count=0: there are no local crops",
-                      "set data.crops.local_count > 0, or loss.patch_text.patches=global");
   s.run_dir = cfg.train.run_dir;
 
   s.model = model::TipsModel(model_config(cfg));
@@ -127,32 +119,18 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
         [tok, max_len](const std::vector<std::string>& texts) { return tok.encode(texts, max_len); }, lo);
   }
 
-  const int64_t n_params = trainable_parameter_count();
-  log::table("run options", {
-      {"device", s.device.str() + (s.bf16 ? " (bf16 autocast)" : " (fp32)")},
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"device", s.device.str()},
       {"ranks", std::to_string(s.dist.world_size) + " (" + dist::backend_name(s.dist.backend) + ")"},
       {"batch", std::to_string(cfg.train.batch_size) + " global, " + std::to_string(s.per_rank_batch) +
                     " per rank x " + std::to_string(cfg.optim.accum_steps) + " micro-batches"},
-      {"student parameters", std::to_string(n_params)},
+      {"student parameters", std::to_string(trainable_parameter_count())},
       {"teacher.ema", std::string(ema_name(cfg.teacher.ema)) + " (" + std::to_string(s.teacher->parameter_count()) +
                           " EMA parameters)"},
-      {"loss.contrastive", cfg.loss.contrastive.weight > 0 ? "weight " + std::to_string(cfg.loss.contrastive.weight) +
-                                                                 (cfg.loss.contrastive.two_streams ? ", 2 streams" : ", CLS1 only")
-                                                           : "off"},
-      {"loss.dino", cfg.loss.dino.weight > 0 ? "weight " + std::to_string(cfg.loss.dino.weight) : "off"},
-      {"loss.ibot", cfg.loss.ibot.weight > 0 ? "weight " + std::to_string(cfg.loss.ibot.weight) +
-                                                   (cfg.loss.ibot.all_patches ? " (iBOT++: all patches)" : " (iBOT: masked only)")
-                                             : "off"},
-      {"loss.patch_text", cfg.loss.patch_text.weight > 0
-                              ? "weight " + std::to_string(cfg.loss.patch_text.weight) +
-                                    (cfg.loss.patch_text.patches == loss::PatchSource::kLocal ? " (local crops' patches)"
-                                                                                             : " (global crop's patches)") +
-                                    ", not in TIPSv2"
-                              : "off"},
-      {"teacher forward", s.teacher_shares_student_forward() ? "shared with the contrastive forward (detached)"
-                                                             : "separate no-grad forward"},
-      {"run_dir", s.run_dir.string()},
-  });
+  };
+  for (auto& row : describe(s.plan)) rows.push_back(std::move(row));
+  rows.emplace_back("run_dir", s.run_dir.string());
+  log::table("run options", rows);
 }
 
 Trainer::~Trainer() = default;
@@ -168,6 +146,7 @@ model::TipsModel& Trainer::model() { return impl_->model; }
 Teacher& Trainer::teacher() { return *impl_->teacher; }
 const dist::DistContext& Trainer::dist() const { return impl_->dist; }
 const config::RunConfig& Trainer::config() const { return impl_->cfg; }
+const StepPlan& Trainer::plan() const { return impl_->plan; }
 void Trainer::set_eval_hook(EvalHook hook) { impl_->eval_hook = std::move(hook); }
 
 std::vector<data::Batch> Trainer::next_batches() {
@@ -249,7 +228,7 @@ void Trainer::train() {
     info["teacher_ema"] = ema_name(cfg.teacher.ema);
     info["world_size"] = s.dist.world_size;
     info["device"] = s.device.str();
-    info["precision"] = s.bf16 ? "bf16" : "fp32";
+    info["precision"] = s.plan.bf16 ? "bf16" : "fp32";
     info["global_batch"] = cfg.train.batch_size;
     info["steps"] = cfg.train.steps;
     std::ofstream(s.run_dir / "run_info.json") << info.dump(2) << "\n";
@@ -280,6 +259,7 @@ void Trainer::train() {
   };
   s.model->train();
   const int64_t images_per_step = cfg.train.batch_size;
+  bool warned_fallback = false;
   while (s.step < cfg.train.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto batches = next_batches();
@@ -303,6 +283,13 @@ void Trainer::train() {
       continue;
     }
     s.consecutive_skips = 0;
+    if (r.terms.get("caption_fallback_frac") > 0 && !warned_fallback) {
+      warned_fallback = true;
+      spdlog::warn("step {}: {:.1f} % of the captions came from data.captions.fallback_field='{}' because the drawn "
+                   "field is missing from the data (metrics.jsonl: caption_fallback_frac); check "
+                   "data.captions.stream1/stream2 against the manifest's fields, or set data.captions.missing=error",
+                   s.step, 100.0 * r.terms.get("caption_fallback_frac"), cfg.data.captions.fallback_field);
+    }
     if (s.step % cfg.train.log_every == 0 || s.step == cfg.train.steps) {
       MetricRecord rec = r.terms;
       rec.set("imgs_per_s", images_per_step / step_s);

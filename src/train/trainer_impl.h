@@ -10,31 +10,22 @@
 #include "tips/dist/collectives.h"
 #include "tips/dist/data_parallel.h"
 #include "tips/loss/reducer.h"
+#include "tips/train/forwards.h"
+#include "tips/train/loss_term.h"
 #include "tips/train/optim.h"
+#include "tips/train/step_plan.h"
 #include "tips/train/trainer.h"
 
 namespace tips::train {
 
-// Teacher-side outputs of one step (no gradient).
-struct TeacherTargets {
-  torch::Tensor dino;       // (G, B, K) probs per global crop, or undefined when DINO is off
-  torch::Tensor dino_cls2;  // (G, B, K) for loss.dino.cls = both
-  torch::Tensor ibot;       // (G*B, N, K) probs, or undefined when iBOT is off
-};
-
-// Student-side outputs of one step (with gradient).
-struct StudentOutputs {
-  model::VisionOutput contrastive_view;  // (G*B, ...) the view feeding the contrastive loss
-  model::VisionOutput masked;            // (G*B, ...) the masked global crops
-  model::VisionOutput local;             // (M*B, ...) the local crops
-  torch::Tensor text1, text2;            // (B, D) L2-normalised caption embeddings
-};
+// Named scalars of one micro-batch, detached, on the training device (read once per step).
+using DeviceMetrics = std::vector<std::pair<std::string, torch::Tensor>>;
 
 struct Trainer::Impl {
   config::RunConfig cfg;
   dist::DistContext dist;
   torch::Device device = torch::kCPU;
-  bool bf16 = false;
+  StepPlan plan;                   // terms, forwards, teacher pass and precision, decided once
   int64_t per_rank_batch = 0;
 
   model::TipsModel model{nullptr};
@@ -53,16 +44,14 @@ struct Trainer::Impl {
   std::filesystem::path run_dir;
 
   // Phases of step() (train_step.cpp).
-  TeacherTargets teacher_targets(const data::Batch& b, std::optional<model::VisionOutput>& shared_unmasked);
-  StudentOutputs student_forward(const data::Batch& b, std::optional<model::VisionOutput>& shared_unmasked);
-  std::pair<torch::Tensor, MetricRecord> compute_losses(const data::Batch& b, const StudentOutputs& s,
-                                                       const TeacherTargets& t);
-  // Returns the global grad norm (before clipping) and whether everything was finite on every rank.
-  std::pair<double, bool> backward_and_update_grads();
+  // The weighted sum of the plan's terms on one micro-batch, and every logged value (detached, on the device):
+  // each term's parts, then loss_<name>, then "loss".
+  std::pair<torch::Tensor, DeviceMetrics> compute_losses(TermContext& ctx);
+  // After every micro-batch's backward: averages the gradients over ranks, zeroes the frozen prototype layers'
+  // gradients and returns the global gradient norm (before clipping) as a () float32 tensor on the device.
+  torch::Tensor sync_grads();
+  void clip_grads(double grad_norm);
   void apply_schedules(MetricRecord& rec);
-
-  loss::SumReducer sum_reducer() const;
-  bool teacher_shares_student_forward() const;
 };
 
 }  // namespace tips::train

@@ -1,6 +1,7 @@
 // End to end on a tiny model: the loss falls, resume is bit-exact, export re-imports, teacher policies.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "tips/core/error.h"
@@ -139,6 +140,40 @@ TEST(TrainSmoke, PatchTextExtensionLearnsAndChecksItsInputs) {
   EXPECT_THROW(Trainer(tips::testing::tiny_config(fresh("patch_text_bad2"),
                                                   {"loss.patch_text.weight=1", "data.crops.local_count=0"})),
                tips::ConfigError);
+}
+
+// A non-finite batch under nan_policy=skip leaves no trace: the EMA centres are those from before it, and the
+// following steps train. (The centres used to be updated while the targets were formed, before the finiteness
+// check, so one NaN image poisoned them and every later step was skipped.)
+TEST(TrainSmoke, SkippedStepLeavesTheTeacherCentersAlone) {
+  Trainer t(tips::testing::tiny_config(fresh("skip_centers"), {"train.nan_policy=skip", "train.steps=10"}));
+  ASSERT_FALSE(t.step(t.next_batches()).skipped);
+  const auto dino = t.teacher().center(tips::train::TargetKind::kDino).clone();
+  const auto ibot = t.teacher().center(tips::train::TargetKind::kIbot).clone();
+  ASSERT_GT(dino.abs().sum().item<double>(), 0.0);  // EMA centering is on and the first step moved the centres
+  auto poisoned = t.next_batches();
+  poisoned[0].global_crops = poisoned[0].global_crops.clone();
+  poisoned[0].global_crops[0][0].fill_(std::nan(""));
+  const auto bad = t.step(poisoned);
+  EXPECT_TRUE(bad.skipped);
+  EXPECT_EQ(t.global_step(), 1);
+  EXPECT_TRUE(torch::equal(t.teacher().center(tips::train::TargetKind::kDino), dino));
+  EXPECT_TRUE(torch::equal(t.teacher().center(tips::train::TargetKind::kIbot), ibot));
+  for (int i = 0; i < 3; ++i) {
+    const auto r = t.step(t.next_batches());
+    EXPECT_FALSE(r.skipped) << r.nonfinite;
+    EXPECT_TRUE(std::isfinite(r.terms.get("loss_dino")));
+  }
+  EXPECT_EQ(t.global_step(), 4);
+}
+
+// A caption stream that names a field the data lacks falls back to alt_text (data.captions.missing=fallback):
+// counted in every step's caption_fallback_frac instead of passing silently.
+TEST(TrainSmoke, CaptionFallbacksAreCounted) {
+  Trainer t(tips::testing::tiny_config(fresh("fallback"), {"data.captions.stream2={caption_typo: 1.0}"}));
+  EXPECT_DOUBLE_EQ(t.step(t.next_batches()).terms.get("caption_fallback_frac", -1), 1.0);
+  Trainer ok(tips::testing::tiny_config(fresh("no_fallback")));
+  EXPECT_DOUBLE_EQ(ok.step(ok.next_batches()).terms.get("caption_fallback_frac", -1), 0.0);
 }
 
 TEST(TrainSmoke, NonFiniteLossIsSkippedOrStopsWithACheckpoint) {

@@ -139,6 +139,9 @@ TEST(Teacher, TargetsUseTheCenterFromBeforeTheBatch) {
   const auto logits = torch::tensor({{{0.2f, -0.1f, 0.4f, 0.0f, 0.3f, -0.5f}}});  // (1, 1, 6)
   const auto p1 = s.teacher->targets(TargetKind::kIbot, logits, 0.1);
   EXPECT_TRUE(torch::allclose(p1, torch::softmax(logits / 0.1, -1)));  // center was 0
+  // The batch is staged: the center moves only when the step is committed.
+  EXPECT_EQ(s.teacher->center(TargetKind::kIbot).abs().sum().item<float>(), 0.0f);
+  s.teacher->commit_centers();
   EXPECT_TRUE(torch::allclose(s.teacher->center(TargetKind::kIbot), 0.5 * logits.reshape({6})));
   const auto p2 = s.teacher->targets(TargetKind::kIbot, logits, 0.1);
   EXPECT_TRUE(torch::allclose(p2, torch::softmax((logits - 0.5 * logits) / 0.1, -1)));

@@ -16,6 +16,11 @@ BlasInfo detect_blas();
 // Peak resident set size of this process in MiB (VmHWM from /proc/self/status; 0 when unavailable).
 double peak_rss_mib();
 
+// The CPU feature that gives native bf16 matmuls (oneDNN's bf16 kernels): "AMX" or "AVX512-BF16", or "" when
+// neither is present (bf16 then runs emulated, slower than fp32). Read once from /proc/cpuinfo's flags.
+std::string cpu_bf16_feature();
+inline bool cpu_has_native_bf16() { return !cpu_bf16_feature().empty(); }
+
 // Logs LibTorch version, threads, CUDA devices and BLAS; warns loudly for the reference BLAS.
 void log_startup_environment();
 

@@ -25,6 +25,7 @@ namespace tips::data {
 struct CaptionPick {
   std::string text;   // the caption used
   std::string field;  // the field it came from (the fallback field when the policy substituted it)
+  bool fallback = false;  // true: the drawn field was missing and missing = fallback substituted fallback_field
 };
 
 struct CaptionDraw {

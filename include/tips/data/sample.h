@@ -30,6 +30,8 @@ struct Batch {
   std::vector<std::string> captions1;      // the raw drawn captions (logging, retrieval eval)
   std::vector<std::string> captions2;
   std::vector<std::string> caption2_fields;// which field stream 2 drew per sample (e.g. caption_long)
+  int64_t caption_fallbacks = 0;           // samples whose drawn caption field was missing and replaced by
+                                           // data.captions.fallback_field (either stream); logged per step
   torch::Tensor labels;                    // (B,) int64, -1 unknown
   std::vector<std::string> keys;           // RawSample::key per sample
   int64_t size() const { return static_cast<int64_t>(keys.size()); }

@@ -10,7 +10,7 @@ namespace tips::train {
 
 enum class EmaScope { kHeadOnly, kFull, kNone };
 enum class OptimizerKind { kAdamW, kAdafactor };
-enum class Precision { kFp32, kBf16 };
+enum class Precision { kFp32, kBf16, kAuto };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class NanPolicy { kSkip, kStop };
 
@@ -38,7 +38,7 @@ struct TrainConfig {
   int64_t batch_size = 64;            // global batch (images per optimizer step over all ranks)
   uint64_t seed = 0;
   DeviceChoice device = DeviceChoice::kAuto;
-  Precision precision = Precision::kFp32;   // bf16 autocast (CUDA only) with fp32 master weights
+  Precision precision = Precision::kFp32;   // fp32 | bf16 (autocast, fp32 master weights) | auto (bf16 where native)
   bool activation_checkpointing = false;
   std::string run_dir = "runs/default";
   int64_t log_every = 10;

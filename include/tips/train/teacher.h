@@ -14,6 +14,7 @@
 //     auto t_cls = teacher.targets(TargetKind::kDino, teacher.teacher_heads()->dino->forward(out.cls1),
 //                                  /*temp=*/0.04, all_reduce_sum); }
 //   ... losses, backward, optimizer step ...
+//   teacher.commit_centers();             // only when the step is accepted (else discard_centers())
 //   teacher.update(/*momentum=*/0.994);
 #pragma once
 #include <torch/torch.h>
@@ -74,14 +75,23 @@ class Teacher {
   void update(double momentum);
 
   // Teacher targets (float32, detached, shape of logits, rows summing to 1) from raw head scores (..., K):
-  //   ema centering: softmax((logits - center) / temp), then the center is updated with these logits
-  //                  (DINOv2 order: targets use the center from before this batch);
+  //   ema centering: softmax((logits - center) / temp) with the center from before this step; the batch's
+  //                  statistics are staged (stage_center) and reach the center only at commit_centers();
   //   sinkhorn:      sinkhorn_knopp over all rows of the global batch (reduce = sum over ranks).
+  // Pass only the rows the loss uses (the masked patches for iBOT, every patch for iBOT++), so that the center
+  // and the Sinkhorn marginals are statistics of those rows, as in DINOv2.
   torch::Tensor targets(TargetKind kind, const torch::Tensor& logits, double temp, const loss::SumReducer& reduce = {});
 
-  // Pass only the rows the loss uses (e.g. masked patches for iBOT-masked_only, all patches for iBOT++) so that
-  // the center and the Sinkhorn marginals are statistics of those rows, as in DINOv2.
-  // center <- m * center + (1 - m) * mean over all rows of all ranks of logits (..., K). reduce sums over ranks.
+  // Stages the rows of logits (..., K) for the next center update: their sum and count over all ranks are added
+  // to this step's pending statistics (one pending sum per kind, over every micro-batch of the step).
+  void stage_center(TargetKind kind, const torch::Tensor& logits, const loss::SumReducer& reduce = {});
+  // Applies the step's staged statistics, once per kind with rows:
+  //   center <- m * center + (1 - m) * (sum of staged rows) / (number of staged rows).
+  // Call it only when the step is accepted; a skipped step calls discard_centers() and leaves the centers as they
+  // were, so one non-finite batch cannot poison them.
+  void commit_centers();
+  void discard_centers();
+  // stage_center + commit_centers in one call (tests, tools).
   void update_center(TargetKind kind, const torch::Tensor& logits, const loss::SumReducer& reduce = {});
   const torch::Tensor& center(TargetKind kind) const;  // (K) float32
 
@@ -106,6 +116,11 @@ class Teacher {
   std::vector<torch::Tensor> ema_params_;      // teacher copies, aligned with student_params_
   std::vector<torch::Tensor> student_params_;
   torch::Tensor dino_center_, ibot_center_;    // (K) float32
+  struct Pending {
+    torch::Tensor sum;    // (K) float32: staged rows summed over every rank and micro-batch
+    torch::Tensor count;  // () float32: how many rows
+  };
+  Pending pending_[2];                         // indexed by TargetKind
 };
 
 }  // namespace tips::train

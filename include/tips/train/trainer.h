@@ -19,14 +19,15 @@
 #include "tips/dist/context.h"
 #include "tips/model/tips_model.h"
 #include "tips/train/metrics.h"
+#include "tips/train/step_plan.h"
 #include "tips/train/teacher.h"
 
 namespace tips::train {
 
-// Scalars of one optimizer step on this rank (loss terms already weighted? no: raw, unweighted terms).
+// Scalars of one optimizer step: global-batch means (averaged over ranks and micro-batches).
 struct StepResult {
-  double loss = 0;            // the weighted total that was back-propagated
-  MetricRecord terms;         // loss_contrastive, loss_dino, loss_ibot, ..., grad_norm, lr, wd, momentum, ...
+  double loss = 0;            // the weighted sum of the terms that was back-propagated
+  MetricRecord terms;         // unweighted loss_<term> values (and their parts), loss, grad_norm, lr, wd, momentum, ...
   bool skipped = false;       // non-finite loss or gradient under nan_policy skip
   std::string nonfinite;      // names of the non-finite terms ("" when finite)
 };
@@ -69,6 +70,8 @@ class Trainer {
   Teacher& teacher();
   const dist::DistContext& dist() const;
   const config::RunConfig& config() const;
+  // What every step runs: terms, forwards, teacher pass, precision (decided once at construction).
+  const StepPlan& plan() const;
   // Next batches for one step from the loader (accum_steps micro-batches).
   std::vector<data::Batch> next_batches();
 

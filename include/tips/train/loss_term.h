@@ -1,0 +1,89 @@
+// tips/train/loss_term.h - one term of the training objective behind one small interface: its name, its weight,
+// which forwards it needs, and how it turns the step's forwards into a scalar. The step sums
+// weight * compute(...) over the terms the config turns on; `tips plan` asks them for their extra FLOPs.
+// The math of each term is a pure function in loss/*.h; a term only picks its inputs and its targets.
+//
+// Adding a term: a config section in loss/config.h (+ its fields in src/config/fields_loss.cpp), one new file
+// src/train/terms/<name>_term.cpp with a class deriving from LossTerm, and one line in the registration list
+// (make_loss_terms, src/train/loss_term.cpp). docs/architecture.md walks through it.
+//
+// Legend: G global crops, M local crops, B per-rank batch, N patches of a global crop, K prototypes, D width.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tips/config/config.h"
+#include "tips/data/sample.h"
+#include "tips/dist/context.h"
+#include "tips/loss/reducer.h"
+#include "tips/model/tips_model.h"
+
+namespace tips::train {
+
+class Teacher;
+struct StepForwards;
+
+// The forwards one term reads (the StepPlan runs their union, each once).
+struct TermNeeds {
+  bool teacher = false;           // teacher features of the unmasked global crops (no gradient)
+  bool unmasked_student = false;  // the student on the unmasked global crops (with gradient)
+  bool masked_student = false;    // the student on the masked global crops
+  bool local_student = false;     // the student on the local crops
+  int64_t text_streams = 0;       // caption streams through the text tower: 0, 1 (stream 1) or 2
+};
+
+// What a term may read while it computes one micro-batch.
+class TermContext {
+ public:
+  TermContext(const data::Batch& batch, const StepForwards& forwards, model::TipsModel& model, Teacher& teacher,
+              const dist::DistContext& dist, int64_t step, int64_t total_steps, bool bf16);
+
+  const data::Batch& batch;        // on the training device
+  const StepForwards& forwards;
+  model::TipsModel& model;         // the student: its heads, temperature and logit bias
+  Teacher& teacher;                // teacher heads and target normalisation (centres are staged, see teacher.h)
+  const dist::DistContext& dist;
+  int64_t step;                    // optimizer steps done (schedules)
+  int64_t total_steps;             // train.steps
+  bool bf16;                       // the heads run under the step's autocast
+
+  int64_t batch_size() const;       // B (per rank)
+  loss::SumReducer reducer() const; // global sums over ranks for targets; empty on one process
+  // Caption stream 1 of every rank, (W*B, D), with gradient: gathered once per micro-batch on first use (the
+  // contrastive and the patch-text terms share it).
+  const torch::Tensor& text1_gathered();
+
+ private:
+  torch::Tensor text1_all_;
+};
+
+// One term's value for a micro-batch.
+struct TermValue {
+  torch::Tensor loss;                                        // () float32, unweighted, with gradient
+  std::vector<std::pair<std::string, torch::Tensor>> parts;  // extra logged scalars, e.g. loss_contrastive1
+};
+
+class LossTerm {
+ public:
+  virtual ~LossTerm() = default;
+  virtual std::string name() const = 0;  // logged as "loss_<name>"
+  virtual double weight() const = 0;     // > 0: a term with weight 0 is never built
+  virtual TermNeeds needs() const = 0;
+  virtual TermValue compute(TermContext& ctx) const = 0;
+  // Analytic FLOPs per image this term adds beyond the forwards it needs (heads, similarity matrices),
+  // forward + backward, as `tips plan` counts them (backward = 2x forward).
+  virtual double extra_flops_per_image(const config::RunConfig& cfg) const { return 0.0; }
+};
+
+using LossTerms = std::vector<std::shared_ptr<const LossTerm>>;
+
+// The registration list: every term whose weight is > 0, in the order their weighted values are summed. Throws
+// ConfigError for a term that its config would make a silent no-op (e.g. DINO without a student view).
+LossTerms make_loss_terms(const config::RunConfig& cfg);
+
+}  // namespace tips::train

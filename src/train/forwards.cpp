@@ -1,0 +1,89 @@
+#include "tips/train/forwards.h"
+
+#include "tips/core/compat.h"
+
+namespace tips::train {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+model::VisionOutput detached(const model::VisionOutput& o) {
+  return {o.cls1.detach(), o.cls2.detach(), o.patches.detach(), {}};
+}
+
+torch::Tensor unit_rows(const torch::Tensor& x) {
+  return F::normalize(x.to(torch::kFloat), F::NormalizeFuncOptions().dim(-1));
+}
+
+// Restores a module's training flag on scope exit (also when the forward throws).
+class TrainingFlagGuard {
+ public:
+  explicit TrainingFlagGuard(torch::nn::Module& m) : module_(m), was_training_(m.is_training()) {}
+  ~TrainingFlagGuard() { module_.train(was_training_); }
+  TrainingFlagGuard(const TrainingFlagGuard&) = delete;
+  TrainingFlagGuard& operator=(const TrainingFlagGuard&) = delete;
+
+ private:
+  torch::nn::Module& module_;
+  bool was_training_;
+};
+
+void text_forwards(const StepPlan& plan, model::TipsModel& model, const data::Batch& b, StepForwards& out) {
+  if (plan.text_streams == 0) return;
+  const int64_t B = b.tokens1.size(0);
+  if (plan.text_streams == 2) {
+    // One text forward for both streams: (2B, L) -> (2B, D).
+    const auto both = unit_rows(model->text->forward(torch::cat({b.tokens1, b.tokens2}, 0)));
+    out.text1 = both.narrow(0, 0, B);
+    out.text2 = both.narrow(0, B, B);
+  } else {
+    out.text1 = unit_rows(model->text->forward(b.tokens1));
+  }
+}
+
+}  // namespace
+
+model::VisionOutput teacher_features(model::VisionTransformer& backbone, const torch::Tensor& globals, bool bf16) {
+  torch::NoGradGuard no_grad;
+  compat::AutocastGuard autocast(globals.device().type(), bf16, torch::kBFloat16);
+  const TrainingFlagGuard restore(*backbone);
+  backbone->eval();  // no stochastic depth, and no draws from the student's drop-path generator
+  return backbone->forward(globals);
+}
+
+StepForwards run_forwards(const StepPlan& plan, model::TipsModel& model, const Teacher& teacher,
+                          const data::Batch& b) {
+  StepForwards out;
+  const auto globals = b.global_crops.flatten(0, 1);  // (G*B, 3, Sg, Sg)
+  switch (plan.teacher) {
+    case TeacherPass::kNone: break;
+    case TeacherPass::kSharedStudent: {
+      compat::AutocastGuard autocast(globals.device().type(), plan.bf16, torch::kBFloat16);
+      out.unmasked = model->vision->forward(globals);
+      out.teacher = detached(out.unmasked);
+      break;
+    }
+    case TeacherPass::kStudentNoGrad: out.teacher = teacher_features(model->vision, globals, plan.bf16); break;
+    case TeacherPass::kEmaBackbone: {
+      auto backbone = teacher.teacher_backbone(model->vision);
+      out.teacher = teacher_features(backbone, globals, plan.bf16);
+      break;
+    }
+  }
+  compat::AutocastGuard autocast(globals.device().type(), plan.bf16, torch::kBFloat16);
+  std::vector<torch::Tensor> crops, crop_masks;
+  if (plan.masked_student) crops.push_back(globals), crop_masks.push_back(b.masks.flatten(0, 1));
+  if (plan.local_student) crops.push_back(b.local_crops.flatten(0, 1)), crop_masks.push_back(torch::Tensor());
+  if (!crops.empty()) {
+    auto outs = model->vision->forward_multi(crops, crop_masks);
+    size_t i = 0;
+    if (plan.masked_student) out.masked = outs[i++];
+    if (plan.local_student) out.local = outs[i++];
+  }
+  if (plan.unmasked_student && !out.unmasked.cls1.defined()) out.unmasked = model->vision->forward(globals);
+  text_forwards(plan, model, b, out);
+  return out;
+}
+
+}  // namespace tips::train

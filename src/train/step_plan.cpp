@@ -1,0 +1,94 @@
+#include "tips/train/step_plan.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "tips/core/error.h"
+#include "tips/core/system.h"
+
+namespace tips::train {
+
+namespace {
+
+std::string weight_text(double w) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", w);
+  return buf;
+}
+
+// The teacher features come for free from the unmasked student forward when the teacher backbone IS the student
+// backbone (head_only, none) and that forward is deterministic (no stochastic depth). Otherwise a separate
+// no-grad pass in eval mode, of the student (head_only, none) or of the EMA copy (full).
+TeacherPass pick_teacher_pass(const config::RunConfig& cfg, bool unmasked_student) {
+  if (cfg.teacher.ema == EmaScope::kFull) return TeacherPass::kEmaBackbone;
+  if (unmasked_student && cfg.model.drop_path == 0.0) return TeacherPass::kSharedStudent;
+  return TeacherPass::kStudentNoGrad;
+}
+
+void pick_precision(const config::RunConfig& cfg, const torch::Device& device, StepPlan& plan) {
+  const Precision p = cfg.train.precision;
+  if (p == Precision::kFp32) {
+    plan.precision_note = "fp32 (train.precision=fp32)";
+    return;
+  }
+  const bool native = device.is_cuda() || sys::cpu_has_native_bf16();
+  if (p == Precision::kAuto && !native) {
+    plan.precision_note = "fp32: this CPU has no native bf16 matmul (no AVX512-BF16 / AMX); train.precision=auto";
+    return;
+  }
+  plan.bf16 = true;
+  plan.precision_note = device.is_cuda() ? "bf16 autocast (CUDA)"
+                        : native        ? "bf16 autocast (CPU with " + sys::cpu_bf16_feature() + ")"
+                                        : "bf16 autocast, emulated: this CPU has no AVX512-BF16 / AMX (slower than fp32)";
+}
+
+}  // namespace
+
+const char* teacher_pass_name(TeacherPass pass) {
+  switch (pass) {
+    case TeacherPass::kNone: return "none (no self-distillation term)";
+    case TeacherPass::kSharedStudent: return "shared with the unmasked student forward (detached)";
+    case TeacherPass::kStudentNoGrad: return "student backbone, separate no-grad eval-mode pass";
+    case TeacherPass::kEmaBackbone: return "EMA backbone copy, no-grad eval-mode pass";
+  }
+  return "?";
+}
+
+StepPlan make_step_plan(const config::RunConfig& cfg, const torch::Device& device) {
+  StepPlan plan;
+  plan.terms = make_loss_terms(cfg);
+  if (plan.terms.empty())
+    throw ConfigError("every loss weight is 0: the step would train nothing",
+                      "set loss.contrastive.weight, loss.dino.weight or loss.ibot.weight > 0");
+  bool teacher = false;
+  for (const auto& term : plan.terms) {
+    const TermNeeds n = term->needs();
+    teacher = teacher || n.teacher;
+    plan.unmasked_student = plan.unmasked_student || n.unmasked_student;
+    plan.masked_student = plan.masked_student || n.masked_student;
+    plan.local_student = plan.local_student || n.local_student;
+    plan.text_streams = std::max(plan.text_streams, n.text_streams);
+  }
+  if (teacher) plan.teacher = pick_teacher_pass(cfg, plan.unmasked_student);
+  pick_precision(cfg, device, plan);
+  return plan;
+}
+
+std::vector<std::pair<std::string, std::string>> describe(const StepPlan& plan) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& term : plan.terms) rows.emplace_back("loss." + term->name(), "weight " + weight_text(term->weight()));
+  std::string students;
+  const auto add = [&](bool on, const char* what) {
+    if (on) students += (students.empty() ? "" : ", ") + std::string(what);
+  };
+  add(plan.unmasked_student, "unmasked global");
+  add(plan.masked_student, "masked global");
+  add(plan.local_student, "local crops");
+  rows.emplace_back("student forwards", students.empty() ? "none" : students);
+  rows.emplace_back("text streams", std::to_string(plan.text_streams));
+  rows.emplace_back("teacher forward", teacher_pass_name(plan.teacher));
+  rows.emplace_back("precision", plan.precision_note);
+  return rows;
+}
+
+}  // namespace tips::train

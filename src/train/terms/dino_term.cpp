@@ -1,0 +1,89 @@
+// The DINO term: the student's local crops (and optionally its masked global crops) predict the teacher's
+// prototype distribution of the unmasked global crop's CLS token.
+#include "terms.h"
+#include "tips/core/compat.h"
+#include "tips/core/error.h"
+#include "tips/loss/dino.h"
+#include "tips/model/heads.h"
+#include "tips/train/forwards.h"
+#include "tips/train/schedule.h"
+#include "tips/train/teacher.h"
+
+namespace tips::train::terms {
+
+class DinoTerm final : public LossTerm {
+ public:
+  DinoTerm(const loss::DinoConfig& c, bool local_crops, int64_t local_count)
+      : c_(c), local_crops_(local_crops), local_count_(local_count) {}
+  std::string name() const override { return "dino"; }
+  double weight() const override { return c_.weight; }
+
+  TermNeeds needs() const override {
+    TermNeeds n;
+    n.teacher = true;
+    n.local_student = local_crops_;
+    n.masked_student = c_.global_student;
+    return n;
+  }
+
+  TermValue compute(TermContext& ctx) const override {
+    const auto [targets, targets_cls2] = teacher_targets(ctx);  // (G, B, K) each
+    const bool cls2_only = c_.cls == loss::ClsChoice::kCls2;
+    torch::Tensor l = student_loss(ctx, targets, cls2_only);
+    if (targets_cls2.defined()) l = 0.5 * (l + student_loss(ctx, targets_cls2, /*cls2=*/true));
+    return {l, {}};
+  }
+
+  double extra_flops_per_image(const config::RunConfig& cfg) const override {
+    const double head = 2.0 * static_cast<double>(model::dino_head_param_count(cfg.heads, cfg.model.dim));
+    const double cls_per_view = c_.cls == loss::ClsChoice::kBoth ? 2 : 1;
+    const double teacher = static_cast<double>(cfg.data.crops.global_count);  // one forward per global crop
+    const double students = (local_crops_ ? static_cast<double>(local_count_) : 0.0) +
+                            (c_.global_student ? static_cast<double>(cfg.data.crops.global_count) : 0.0);
+    return head * cls_per_view * (teacher + 3 * students);
+  }
+
+ private:
+  std::pair<torch::Tensor, torch::Tensor> teacher_targets(TermContext& ctx) const {
+    torch::NoGradGuard no_grad;
+    compat::AutocastGuard autocast(ctx.batch.global_crops.device().type(), ctx.bf16, torch::kBFloat16);
+    const int64_t G = ctx.batch.global_crops.size(0), B = ctx.batch_size();
+    const auto& feats = ctx.forwards.teacher;
+    auto head = ctx.teacher.teacher_heads()->dino;
+    const double temp = schedule_value(c_.teacher_temp, ctx.step, ctx.total_steps);
+    const auto target_of = [&](const torch::Tensor& cls) {  // (G*B, D) -> (G, B, K) float32
+      const auto logits = head->forward(cls).to(torch::kFloat);
+      return ctx.teacher.targets(TargetKind::kDino, logits, temp, ctx.reducer()).view({G, B, -1});
+    };
+    const torch::Tensor first = target_of(c_.cls == loss::ClsChoice::kCls2 ? feats.cls2 : feats.cls1);
+    // loss.dino.cls = both: the second CLS shares the DINO head and its center.
+    return {first, c_.cls == loss::ClsChoice::kBoth ? target_of(feats.cls2) : torch::Tensor()};
+  }
+
+  torch::Tensor student_loss(TermContext& ctx, const torch::Tensor& targets, bool cls2) const {
+    compat::AutocastGuard autocast(ctx.batch.global_crops.device().type(), ctx.bf16, torch::kBFloat16);
+    const int64_t G = ctx.batch.global_crops.size(0), B = ctx.batch_size(), K = targets.size(-1);
+    const auto& f = ctx.forwards;
+    auto head = ctx.model->heads->dino;
+    std::vector<torch::Tensor> students;  // each (V, B, K)
+    if (local_crops_) students.push_back(head->forward(cls2 ? f.local.cls2 : f.local.cls1).view({-1, B, K}));
+    if (c_.global_student) students.push_back(head->forward(cls2 ? f.masked.cls2 : f.masked.cls1).view({G, B, K}));
+    return loss::dino_loss(torch::cat(students, 0).to(torch::kFloat), targets, c_.student_temp);
+  }
+
+  loss::DinoConfig c_;
+  bool local_crops_;
+  int64_t local_count_;
+};
+
+std::shared_ptr<const LossTerm> make_dino(const config::RunConfig& cfg) {
+  const bool local = cfg.data.crops.local_count > 0;
+  if (!local && !cfg.loss.dino.global_student)
+    throw ConfigError("loss.dino.weight=" + std::to_string(cfg.loss.dino.weight) +
+                          " but DINO has no student view: data.crops.local_count=0 and loss.dino.global_student=false",
+                      "add local crops (data.crops.local_count > 0), set loss.dino.global_student=true, or set "
+                      "loss.dino.weight=0");
+  return std::make_shared<DinoTerm>(cfg.loss.dino, local, cfg.data.crops.local_count);
+}
+
+}  // namespace tips::train::terms

@@ -22,6 +22,13 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   app.add_option("--test-count", o->test_count, "multi-item test canvases")->capture_default_str();
   app.add_option("--single-train-count", o->single_train_count, "single-item train canvases")->capture_default_str();
   app.add_option("--single-test-count", o->single_test_count, "single-item test canvases")->capture_default_str();
+  app.add_option("--val-count", o->val_count, "multi-item val canvases (held-out train images)")->capture_default_str();
+  app.add_option("--single-val-count", o->single_val_count, "single-item val canvases")->capture_default_str();
+  app.add_option("--min-items", o->min_items, "fewest items per multi-item canvas")->capture_default_str();
+  app.add_option("--max-items", o->max_items, "most items per multi-item canvas")->capture_default_str();
+  app.add_option("--label-threshold", o->label_threshold,
+                 "item pixels brighter than this (0..254) get the item's class in the label maps")
+      ->capture_default_str();
   app.add_option("--seed", o->seed, "every draw derives from this")->capture_default_str();
   app.add_option("--threads", o->threads, "worker threads (0 = all cores)")->capture_default_str();
   app.add_option("--png-compression", o->png_compression, "PNG compression level 0..9")->capture_default_str();
@@ -41,6 +48,10 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
                  "the item a one-item alt-text names: random (any item) | largest (the main item)")
       ->transform(CLI::CheckedTransformer(names(tips::data::kAltTextSubjectNames)))
       ->default_str("largest");
+  app.add_option("--placement", o->placement,
+                 "where items go: free (anywhere, limited overlap) | grid (one per cell of a 2x2 grid)")
+      ->transform(CLI::CheckedTransformer(names(tips::data::kMosaicPlacementNames)))
+      ->default_str("free");
   app.add_option("--alt-wrong", o->captions.alt_wrong, "fraction of alt-texts naming a class not on the canvas")
       ->capture_default_str();
   app.add_option("--alt-generic", o->captions.alt_generic, "fraction of alt-texts naming no class")

@@ -113,12 +113,18 @@ void visit_eval(V& v, C& c) {
   v.field("cls_manifest", c.cls_manifest, "single-item images (zero-shot classification, kNN)");
   v.field("class_names", c.class_names, "class names; empty = from the dataset");
   v.field("templates", c.templates, "prompt templates, '{}' = class name");
-  v.field("value_trick", c.value_trick, "MaskCLIP value-projected patches in the last block");
+  v.field("seg_readouts", c.seg_readouts,
+          "patch features for segmentation: value (MaskCLIP value trick, the official protocol) | final | "
+          "penultimate; the first gives the seg/* figures, the others seg/<readout>/*");
   v.choice("seg_mode", c.seg_mode, kSegNames, "one pass or sliding window");
   v.field("image_size", c.image_size, "evaluation resolution (pixels)");
   v.field("slide_window", c.slide_window, "sliding window side (pixels)");
   v.field("slide_stride", c.slide_stride, "sliding window stride (pixels)");
-  v.field("background_class", c.background_class, "name of the background class; \"\" = none");
+  v.field("background_class", c.background_class,
+          "background prompt class (VOC21 style: seg/miou); \"\" = none. The headline seg/obj_miou ignores the "
+          "background either way");
+  v.field("background_score", c.background_score,
+          "constant background cosine (TCL style: seg/miou_bg_const); below -1 = off");
   v.choice("cls_token", c.cls_token, kEvalClsNames, "CLS used for classification / retrieval / kNN");
   v.field("knn_k", c.knn_k, "neighbours for kNN");
   v.field("knn_temperature", c.knn_temperature, "kNN vote temperature");
@@ -133,6 +139,8 @@ void visit_eval(V& v, C& c) {
   v.field("train_wait_s", c.train_wait_s,
           "inside tips train, the other ranks wait this long for rank 0's evaluation (not dist.timeout_s)");
   v.check("image_size", c.image_size >= 1, "must be >= 1");
+  v.check("seg_readouts", eval::valid_readouts(c.seg_readouts),
+          "a non-empty list of distinct names among value, final, penultimate");
   v.check("slide_stride", c.slide_stride >= 1 && c.slide_stride <= c.slide_window, "need 1 <= stride <= window");
   v.check("knn_k", c.knn_k >= 1, "must be >= 1");
   v.check("knn_temperature", c.knn_temperature > 0, "must be > 0");

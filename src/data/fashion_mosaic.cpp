@@ -63,6 +63,46 @@ MosaicLayout layout_for_size(int64_t size, double min_fraction, double max_fract
   return layout;
 }
 
+MosaicLayout layout_for(const MosaicOptions& o) {
+  MosaicLayout layout = layout_for_size(o.size, o.item_min_fraction, o.item_max_fraction);
+  layout.min_items = o.min_items;
+  layout.max_items = o.max_items;
+  layout.threshold = o.label_threshold;
+  layout.placement = o.placement;
+  if (!(o.min_items >= 1 && o.min_items <= o.max_items))
+    throw DataError("fashion mosaic: items per canvas " + std::to_string(o.min_items) + ".." + std::to_string(o.max_items) +
+                        " is not a range of at least 1",
+                    "e.g. --min-items 2 --max-items 4");
+  if (o.label_threshold < 0 || o.label_threshold > 254)
+    throw DataError("fashion mosaic: label threshold " + std::to_string(o.label_threshold), "use 0..254 (64 by default)");
+  if (o.placement == MosaicPlacement::kGrid) {
+    const int64_t cell = o.size / layout.grid_cells;
+    if (o.max_items > layout.grid_cells * layout.grid_cells || layout.item_max > cell)
+      throw DataError("fashion mosaic: a " + std::to_string(layout.grid_cells) + "x" + std::to_string(layout.grid_cells) +
+                          " grid of " + std::to_string(cell) + " px cells cannot hold " + std::to_string(o.max_items) +
+                          " items of up to " + std::to_string(layout.item_max) + " px",
+                      "use --max-items <= 4 and --item-max <= 0.5 with --placement grid");
+  }
+  return layout;
+}
+
+namespace {
+
+// kGrid: `count` distinct cells, each item at a random offset inside its cell (never overlapping).
+void place_in_grid(const MosaicLayout& layout, std::vector<MosaicItem>& items, rng::SplitMix& rng) {
+  const int64_t cells = layout.grid_cells * layout.grid_cells, cell = layout.canvas / layout.grid_cells;
+  std::vector<int64_t> order(static_cast<size_t>(cells));
+  for (int64_t i = 0; i < cells; ++i) order[i] = i;
+  for (size_t i = 0; i < items.size(); ++i) {  // partial Fisher-Yates: the first items.size() cells
+    std::swap(order[i], order[i + rng.randint(0, cells - static_cast<int64_t>(i))]);
+    auto& item = items[i];
+    item.x = (order[i] % layout.grid_cells) * cell + rng.randint(0, cell - item.size + 1);
+    item.y = (order[i] / layout.grid_cells) * cell + rng.randint(0, cell - item.size + 1);
+  }
+}
+
+}  // namespace
+
 MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& pool, bool single,
                              int64_t single_source, rng::SplitMix& rng) {
   TORCH_CHECK(pool.size() > 0, "draw_canvas: empty Fashion-MNIST pool");
@@ -74,7 +114,8 @@ MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& poo
   spec.background = static_cast<int>(rng.randint(0, kMosaicBackgrounds.size()));
   spec.textured = rng.bernoulli(0.5);
   spec.texture_seed = rng.next_u64();
-  const int64_t count = single ? 1 : rng.randint(1, layout.max_items + 1);
+  const int64_t count = single ? 1 : rng.randint(layout.min_items, layout.max_items + 1);
+  const bool grid = !single && layout.placement == MosaicPlacement::kGrid;
   for (int64_t i = 0; i < count; ++i) {
     MosaicItem item;
     item.source_index = single && single_source >= 0 ? single_source % pool.size() : rng.randint(0, pool.size());
@@ -85,6 +126,8 @@ MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& poo
     if (single) {
       item.size = rng.randint(std::max(layout.item_min, layout.item_max * 3 / 4), layout.item_max + 1);
       item.x = item.y = (layout.canvas - item.size) / 2;
+    } else if (grid) {
+      item.size = rng.randint(layout.item_min, layout.item_max + 1);  // placed below, once every size is known
     } else {
       item.size = rng.randint(layout.item_min, layout.item_max + 1);
       for (int attempt = 0; attempt < 20; ++attempt) {  // keep the last try when nothing fits
@@ -95,6 +138,7 @@ MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& poo
     }
     spec.items.push_back(item);
   }
+  if (grid) place_in_grid(layout, spec.items, rng);
   spec.label = largest_item(spec).label;
   return spec;
 }

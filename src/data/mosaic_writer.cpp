@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <thread>
+#include <tuple>
 
 #include "permutation.h"
 #include "tips/core/error.h"
@@ -37,9 +38,11 @@ struct Canvas {
 };
 
 json meta_of(const MosaicOptions& o) {
-  json meta{{"format", "tips-fashion-mosaic"}, {"version", 2},       {"size", o.size},
+  // Version 3: the val splits, drawn from the last sixth of the train images, which the train splits no longer use.
+  json meta{{"format", "tips-fashion-mosaic"}, {"version", 3},       {"size", o.size},
             {"seed", o.seed},                  {"train_count", o.train_count}, {"test_count", o.test_count},
-            {"single_train_count", o.single_train_count}, {"single_test_count", o.single_test_count}};
+            {"single_train_count", o.single_train_count}, {"single_test_count", o.single_test_count},
+            {"val_count", o.val_count},        {"single_val_count", o.single_val_count}};
   // Only what differs from the defaults is recorded (version 2 changed the default caption style).
   const CaptionStyle& c = o.captions;
   if (!c.is_default()) {
@@ -51,6 +54,11 @@ json meta_of(const MosaicOptions& o) {
   const MosaicOptions d;
   if (o.item_min_fraction != d.item_min_fraction || o.item_max_fraction != d.item_max_fraction)
     meta["item_fraction"] = json{{"min", o.item_min_fraction}, {"max", o.item_max_fraction}};
+  if (o.placement != d.placement)
+    meta["placement"] = kMosaicPlacementNames.at(static_cast<size_t>(o.placement)).first;
+  if (o.min_items != d.min_items || o.max_items != d.max_items)
+    meta["items"] = json{{"min", o.min_items}, {"max", o.max_items}};
+  if (o.label_threshold != d.label_threshold) meta["label_threshold"] = o.label_threshold;
   return meta;
 }
 
@@ -143,11 +151,13 @@ bool up_to_date(const MosaicOptions& o, const std::vector<SplitPlan>& splits) {
 
 MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  const MosaicLayout layout = layout_for_size(o.size, o.item_min_fraction, o.item_max_fraction);
+  const MosaicLayout layout = layout_for(o);
   const std::pair<const char*, int64_t> counts[] = {{"train_count", o.train_count},
                                                      {"test_count", o.test_count},
                                                      {"single_train_count", o.single_train_count},
-                                                     {"single_test_count", o.single_test_count}};
+                                                     {"single_test_count", o.single_test_count},
+                                                     {"val_count", o.val_count},
+                                                     {"single_val_count", o.single_val_count}};
   for (const auto& [name, count] : counts)
     if (count < 0) throw DataError(std::string("fashion mosaic: ") + name + " = " + std::to_string(count),
                                    "counts must be >= 0");
@@ -158,17 +168,21 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
   std::vector<SplitPlan> splits{{"train", id(MosaicSplit::kTrain), false, o.train_count, nullptr, true},
                                 {"test", id(MosaicSplit::kTest), false, o.test_count, nullptr, false},
                                 {"single_train", id(MosaicSplit::kSingleTrain), true, o.single_train_count, nullptr, true},
-                                {"single_test", id(MosaicSplit::kSingleTest), true, o.single_test_count, nullptr, false}};
+                                {"single_test", id(MosaicSplit::kSingleTest), true, o.single_test_count, nullptr, false},
+                                {"val", id(MosaicSplit::kVal), false, o.val_count, nullptr, false},
+                                {"single_val", id(MosaicSplit::kSingleVal), true, o.single_val_count, nullptr, false}};
   MosaicReport report;
   if (!o.force && up_to_date(o, splits)) {
     report.skipped = true;
     spdlog::info("fashion mosaic: {} is up to date (meta.json matches), not regenerating", o.out_dir);
     return report;
   }
-  FashionMnist train, test;
-  if (o.train_count + o.single_train_count > 0) train = load_fashion_mnist(o.mnist_dir, "train");
+  FashionMnist train, val, test;
+  if (o.train_count + o.single_train_count + o.val_count + o.single_val_count > 0)
+    std::tie(train, val) = split_train_val(load_fashion_mnist(o.mnist_dir, "train"));
   if (o.test_count + o.single_test_count > 0) test = load_fashion_mnist(o.mnist_dir, "t10k");
-  for (auto& s : splits) s.pool = s.name.find("train") != std::string::npos ? &train : &test;
+  for (auto& s : splits)
+    s.pool = s.name.find("train") != std::string::npos ? &train : s.name.find("val") != std::string::npos ? &val : &test;
 
   const fs::path out(o.out_dir);
   std::error_code ec;
@@ -199,6 +213,21 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
   spdlog::info("fashion mosaic: wrote {} canvases to {} in {:.1f} s ({} threads)", report.images, o.out_dir,
                report.seconds, threads);
   return report;
+}
+
+std::pair<FashionMnist, FashionMnist> split_train_val(const FashionMnist& all) {
+  if (all.size() < 6)
+    throw DataError("fashion mosaic: the train idx files hold " + std::to_string(all.size()) +
+                        " images, too few to hold a sixth out for validation",
+                    "use the full 60k Fashion-MNIST train set (Debian: dataset-fashion-mnist)");
+  const int64_t cut = all.size() - all.size() / 6, px = all.rows * all.cols;
+  FashionMnist train, val;
+  for (FashionMnist* f : {&train, &val}) f->rows = all.rows, f->cols = all.cols;
+  train.pixels.assign(all.pixels.begin(), all.pixels.begin() + cut * px);
+  train.labels.assign(all.labels.begin(), all.labels.begin() + cut);
+  val.pixels.assign(all.pixels.begin() + cut * px, all.pixels.end());
+  val.labels.assign(all.labels.begin() + cut, all.labels.end());
+  return {train, val};
 }
 
 LabelMap load_label_map(const std::string& path) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include "tips/core/error.h"
 #include "tips/core/log.h"
@@ -17,6 +18,7 @@
 #include "tips/eval/knn.h"
 #include "tips/eval/prompts.h"
 #include "tips/eval/retrieval.h"
+#include "tips/eval/seg_scorer.h"
 #include "tips/eval/visualize.h"
 #include "tips/eval/zero_shot_cls.h"
 #include "tips/eval/zero_shot_seg.h"
@@ -75,13 +77,13 @@ struct GlobalFeatures {
 };
 
 // One forward per batch of `split`; `on_batch(begin, images, out)` sees every batch (images on the device).
-GlobalFeatures scan_split(Encoders& enc, const EvalSplit& split, const EvalConfig& cfg, bool value_trick,
+GlobalFeatures scan_split(Encoders& enc, const EvalSplit& split, const EvalConfig& cfg, bool dense_readouts,
                           const std::function<void(int64_t, const torch::Tensor&, const model::VisionOutput&)>& on_batch) {
   std::vector<torch::Tensor> c1, c2;
   const auto n = static_cast<int64_t>(split.records.size());
   for (int64_t b = 0; b < n; b += cfg.batch_size) {
     const auto images = load_images(split.records, b, std::min(n, b + cfg.batch_size), cfg.image_size).to(enc.device);
-    const auto out = enc.vision->forward(images, /*patch_mask=*/{}, value_trick);
+    const auto out = enc.vision->forward(images, /*patch_mask=*/{}, dense_readouts);
     c1.push_back(image_embedding(out, ClsToken::kCls1).cpu());
     c2.push_back(image_embedding(out, ClsToken::kCls2).cpu());
     if (on_batch) on_batch(b, images, out);
@@ -93,7 +95,7 @@ GlobalFeatures scan_split(Encoders& enc, const EvalSplit& split, const EvalConfi
 void write_visualization(Encoders& enc, const fs::path& path, const torch::Tensor& image /*(3,S,S)*/,
                          const torch::Tensor& gt, const torch::Tensor& pred, const std::vector<std::string>& legend) {
   // PCA of the plain patch tokens (the dense features themselves, not the value-trick ones).
-  const auto out = enc.vision->forward(image.unsqueeze(0), {}, /*value_trick=*/false);
+  const auto out = enc.vision->forward(image.unsqueeze(0), {}, /*dense_readouts=*/false);
   const int64_t g = image.size(1) / enc.patch_size();
   const auto pca = pca_rgb(out.patches[0].cpu()).view({g, g, 3});
   const auto palette = class_palette(static_cast<int64_t>(legend.size()));
@@ -106,6 +108,28 @@ void write_visualization(Encoders& enc, const fs::path& path, const torch::Tenso
   write_panel_png(path.string(), panel);
 }
 
+// One SegScorer per readout; the first readout's figures are seg/<name>, the others' seg/<readout>/<name>.
+struct ReadoutScorers {
+  std::vector<SegReadout> readouts;
+  std::vector<std::string> prefixes;
+  std::vector<SegScorer> scorers;
+};
+
+ReadoutScorers make_scorers(const EvalConfig& cfg, int64_t classes) {
+  ReadoutScorers r;
+  const SegProtocol protocol{!cfg.background_class.empty(),
+                             cfg.background_score >= -1 ? cfg.background_score
+                                                        : std::numeric_limits<double>::quiet_NaN()};
+  // Sliding windows score one readout (the first); the others need the whole-image forward.
+  const size_t n = cfg.seg_mode == SegMode::kWhole ? cfg.seg_readouts.size() : 1;
+  for (size_t i = 0; i < n; ++i) {
+    r.readouts.push_back(parse_readout(cfg.seg_readouts[i]));
+    r.prefixes.push_back(i == 0 ? "seg/" : "seg/" + cfg.seg_readouts[i] + "/");
+    r.scorers.emplace_back(classes, protocol);
+  }
+  return r;
+}
+
 // Zero-shot segmentation over the canvases; also returns their global features (for retrieval).
 GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, const EvalConfig& cfg,
                                      const std::vector<std::string>& class_names, const fs::path& out_dir,
@@ -115,64 +139,47 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
   if (with_bg) names.insert(names.begin(), cfg.background_class);
   const auto text = class_embeddings(names, cfg.templates, [&](const auto& t) { return enc.embed_texts(t); })
                         .to(enc.device);  // (C, D)
-  const auto C = static_cast<int64_t>(names.size());
-  ConfusionMatrix cm(C), all_background(C);
-  ObjectPixelCount object_pixels;
+  ReadoutScorers rs = make_scorers(cfg, static_cast<int64_t>(class_names.size()));
   const bool whole = cfg.seg_mode == SegMode::kWhole;
-  const int64_t grid = cfg.image_size / enc.patch_size();
-  const WindowScorer scorer = [&](const torch::Tensor& crop) {
-    const auto o = enc.vision->forward(crop, {}, cfg.value_trick);
-    return patch_text_scores(segmentation_features(o, cfg.value_trick), text, crop.size(2) / enc.patch_size(),
+  const WindowScorer window_scores = [&](const torch::Tensor& crop) {
+    const auto o = enc.vision->forward(crop, {}, /*dense_readouts=*/true);
+    return patch_text_scores(segmentation_features(o, rs.readouts[0]), text, crop.size(2) / enc.patch_size(),
                              crop.size(3) / enc.patch_size());
   };
   // Legend in the mosaic label space (0 = background, k + 1 = class k) whatever the background choice.
   std::vector<std::string> legend = class_names;
-  legend.insert(legend.begin(), with_bg ? cfg.background_class : "background (ignored)");
+  legend.insert(legend.begin(), with_bg ? cfg.background_class : "background");
   const auto on_batch = [&](int64_t begin, const torch::Tensor& images, const model::VisionOutput& out) {
-    const auto scores = whole ? patch_text_scores(segmentation_features(out, cfg.value_trick), text, grid, grid)
-                              : slide_probabilities(images, {cfg.slide_window, cfg.slide_stride}, scorer);
+    std::vector<torch::Tensor> scores;  // per readout (b, C, h, w)
+    const int64_t grid = cfg.image_size / enc.patch_size();
+    for (const auto readout : rs.readouts)
+      scores.push_back(whole ? patch_text_scores(segmentation_features(out, readout), text, grid, grid)
+                             : slide_probabilities(images, {cfg.slide_window, cfg.slide_stride}, window_scores));
     for (int64_t i = 0; i < images.size(0); ++i) {
       const auto& rec = split.records[begin + i];
       if (rec.mask.empty())
         throw DataError(split.manifest + ": record " + std::to_string(begin + i) + " (" + rec.image + ") has no mask",
                         "segmentation needs a \"mask\" label-map path per record");
       const auto label = read_label_map(rec.mask);  // (H, W)
-      const auto target = segmentation_targets(label, with_bg);
-      // Upsampled once: the argmax below and count_object_pixels (whose own upsample is then a no-op) share it.
-      const auto up = upsample_scores(scores.narrow(0, i, 1), label.size(0), label.size(1));  // (1, C, H, W)
-      const auto pred = up.argmax(/*dim=*/1)[0].cpu();  // = predict_whole
-      cm.update(pred, target);
-      const auto hits = count_object_pixels(up, target, with_bg);
-      object_pixels.correct += hits.correct;
-      object_pixels.total += hits.total;
-      if (with_bg) all_background.update(torch::zeros_like(target), target);
+      torch::Tensor pred;
+      for (size_t r = 0; r < rs.scorers.size(); ++r) {
+        const auto p = rs.scorers[r].add(scores[r].narrow(0, i, 1), label);
+        if (r == 0) pred = p;
+      }
       if (begin + i < cfg.visualize) {
         char name[32];
         std::snprintf(name, sizeof(name), "seg_%03lld.png", static_cast<long long>(begin + i));
-        write_visualization(enc, out_dir / "vis" / name, images[i], label, with_bg ? pred : pred + 1, legend);
+        write_visualization(enc, out_dir / "vis" / name, images[i], label, pred, legend);
       }
     }
   };
   if (cfg.visualize > 0) fs::create_directories(out_dir / "vis");
-  auto feats = scan_split(enc, split, cfg, cfg.value_trick && whole, on_batch);
-  res.metrics["seg/miou"] = cm.mean_iou();
-  res.metrics["seg/pixel_acc"] = cm.pixel_accuracy();
-  // What the mIoU hides on canvases that are mostly background: do the item pixels get the item's class?
-  res.metrics["seg/object_pixel_acc"] =
-      object_pixels.total > 0 ? static_cast<double>(object_pixels.correct) / static_cast<double>(object_pixels.total)
-                              : 0.0;
-  if (with_bg) res.metrics["seg/miou_all_background"] = all_background.mean_iou();
-  const auto ious = cm.per_class_iou();
-  for (int64_t k = 0; k < C; ++k)
-    if (std::isfinite(ious[k])) res.per_class_iou[names[k]] = ious[k];
-  if (with_bg) {
-    // The object classes alone: with a large background the mIoU can move with the background's IoU only.
-    double sum = 0;
-    int64_t n = 0;
-    for (int64_t k = 1; k < C; ++k)
-      if (std::isfinite(ious[k])) sum += ious[k], ++n;
-    res.metrics["seg/miou_objects"] = n > 0 ? sum / static_cast<double>(n) : 0.0;
-  }
+  auto feats = scan_split(enc, split, cfg, /*dense_readouts=*/whole, on_batch);
+  for (size_t r = 0; r < rs.scorers.size(); ++r)
+    for (const auto& [name, value] : rs.scorers[r].metrics()) res.metrics[rs.prefixes[r] + name] = value;
+  const auto ious = rs.scorers[0].per_class_iou();
+  for (size_t k = 0; k < ious.size(); ++k)
+    if (std::isfinite(ious[k])) res.per_class_iou[with_bg ? names[k] : class_names[k]] = ious[k];
   return feats;
 }
 
@@ -249,7 +256,7 @@ EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder
     const auto split = read_eval_manifest(cfg.cls_manifest, cfg.max_images);
     const auto C = static_cast<int64_t>(class_names.size());
     const auto labels = split_labels(split, C);
-    const auto feats = scan_split(enc, split, cfg, /*value_trick=*/false, {});
+    const auto feats = scan_split(enc, split, cfg, /*dense_readouts=*/false, {});
     const auto text_emb = class_embeddings(class_names, cfg.templates, [&](const auto& t) { return enc.embed_texts(t); });
     const auto scores = cosine_scores(pick(feats, cfg.cls_token), text_emb);
     res.metrics["cls/top1"] = topk_accuracy(scores, labels, 1);
@@ -259,7 +266,7 @@ EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder
     if (!cfg.knn_bank_manifest.empty()) {
       t0 = std::chrono::steady_clock::now();
       const auto bank = read_eval_manifest(cfg.knn_bank_manifest, cfg.max_images);
-      const auto bank_feats = scan_split(enc, bank, cfg, /*value_trick=*/false, {});
+      const auto bank_feats = scan_split(enc, bank, cfg, /*dense_readouts=*/false, {});
       const auto votes = knn_votes(pick(bank_feats, cfg.cls_token), split_labels(bank, C), pick(feats, cfg.cls_token),
                                    C, {cfg.knn_k, cfg.knn_temperature});
       res.metrics["knn/top1"] = topk_accuracy(votes, labels, 1);

@@ -1,16 +1,41 @@
 #include "tips/eval/zero_shot_seg.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace tips::eval {
 
 namespace F = torch::nn::functional;
 
-torch::Tensor segmentation_features(const model::VisionOutput& out, bool value_trick) {
-  if (!value_trick) return out.patches;
-  TORCH_CHECK(out.value_patches.defined(),
-              "segmentation_features: value_trick requested but the forward did not return value_patches");
-  return out.value_patches;
+SegReadout parse_readout(const std::string& name) {
+  if (name == "value") return SegReadout::kValue;
+  if (name == "final") return SegReadout::kFinal;
+  if (name == "penultimate") return SegReadout::kPenultimate;
+  throw std::invalid_argument("unknown segmentation readout '" + name + "' (value | final | penultimate)");
+}
+
+bool valid_readouts(const std::vector<std::string>& names) {
+  if (names.empty()) return false;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != "value" && names[i] != "final" && names[i] != "penultimate") return false;
+    for (size_t j = 0; j < i; ++j)
+      if (names[j] == names[i]) return false;
+  }
+  return true;
+}
+
+torch::Tensor segmentation_features(const model::VisionOutput& out, SegReadout readout) {
+  switch (readout) {
+    case SegReadout::kFinal: return out.patches;
+    case SegReadout::kValue:
+      TORCH_CHECK(out.value_patches.defined(), "segmentation_features: the forward did not return value_patches");
+      return out.value_patches;
+    case SegReadout::kPenultimate:
+      TORCH_CHECK(out.penultimate_patches.defined(),
+                  "segmentation_features: the forward did not return penultimate_patches");
+      return out.penultimate_patches;
+  }
+  return out.patches;
 }
 
 torch::Tensor patch_text_scores(const torch::Tensor& patches, const torch::Tensor& text, int64_t grid_h,
@@ -70,22 +95,6 @@ torch::Tensor segmentation_targets(const torch::Tensor& label_map, bool with_bac
   const auto t = label_map.to(torch::kLong);
   if (with_background) return t;
   return torch::where(t == 0, torch::full_like(t, ignore_index), t - 1);
-}
-
-ObjectPixelCount count_object_pixels(const torch::Tensor& scores, const torch::Tensor& target, bool with_background,
-                                     int64_t ignore_index) {
-  TORCH_CHECK(scores.dim() == 4 && scores.size(0) == 1 && target.dim() == 2, "count_object_pixels: scores ",
-              scores.sizes(), " must be (1, C, h, w) and target ", target.sizes(), " (H, W)");
-  const int64_t first = with_background ? 1 : 0;  // channel of object class 0
-  TORCH_CHECK(scores.size(1) > first, "count_object_pixels: no object class in scores ", scores.sizes());
-  const auto objects = scores.narrow(1, first, scores.size(1) - first);
-  const auto pred = predict_whole(objects, target.size(0), target.size(1))[0].cpu() + first;  // target's ids
-  const auto t = target.cpu().to(torch::kLong);
-  const auto is_object = (t >= first) & (t != ignore_index);
-  ObjectPixelCount c;
-  c.total = is_object.sum().item<int64_t>();
-  c.correct = (is_object & (pred == t)).sum().item<int64_t>();
-  return c;
 }
 
 }  // namespace tips::eval

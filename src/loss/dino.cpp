@@ -42,4 +42,10 @@ torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t i
   return q.mul_(rows_global);
 }
 
+torch::Tensor mean_entropy(const torch::Tensor& probs) {
+  torch::NoGradGuard no_grad;
+  const auto p = detail::at_least_f32(probs);
+  return -(p * p.clamp_min(1e-30).log()).sum(-1).mean();
+}
+
 }  // namespace tips::loss

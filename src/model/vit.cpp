@@ -111,16 +111,18 @@ torch::Tensor VisionTransformerImpl::prepare_tokens(const torch::Tensor& images,
 }
 
 VisionOutput VisionTransformerImpl::forward(const torch::Tensor& images, const torch::Tensor& patch_mask,
-                                            bool value_trick) {
+                                            bool dense_readouts) {
   auto x = prepare_tokens(images, patch_mask);  // (B, 2 + N, D)
   const bool checkpoint = checkpoint_blocks_ && is_training() && torch::GradMode::is_enabled();
   for (int64_t i = 0; i + 1 < cfg_.depth; ++i)
     x = checkpoint ? checkpointed_forward(block(i), x, &drop_gen_) : block(i).forward(x, &drop_gen_);
   BlockImpl& last = block(cfg_.depth - 1);
   VisionOutput out;
-  if (value_trick) {
+  if (dense_readouts) {
     const auto v = norm(last.forward_values(x));
     out.value_patches = v.narrow(1, 2, v.size(1) - 2);
+    const auto pen = norm(x);
+    out.penultimate_patches = pen.narrow(1, 2, pen.size(1) - 2);
   }
   x = norm(checkpoint ? checkpointed_forward(last, x, &drop_gen_) : last.forward(x, &drop_gen_));
   out.cls1 = x.select(1, 0);

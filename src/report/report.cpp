@@ -318,6 +318,7 @@ void section_training(std::ostringstream& md, const Inputs& in, std::vector<std:
   if (n_eval > 0) {
     std::vector<std::pair<std::string, std::string>> cols;
     for (const auto& [k, title] : std::vector<std::pair<std::string, std::string>>{
+             {"seg/obj_miou", "object mIoU (%)"}, {"seg/object_pixel_acc", "item pixels (%)"},
              {"seg/miou", "seg mIoU (%)"}, {"cls/top1", "cls top-1 (%)"}, {"knn/top1", "kNN top-1 (%)"}})
       if (log.event_series("eval", k).finite_count() > 0) cols.emplace_back(k, title);
     if (!cols.empty()) {
@@ -368,13 +369,16 @@ void section_eval(std::ostringstream& md, const Inputs& in, std::vector<std::str
     md << "| " << name << " | " << pct(metric(m, key)) << " | " << note << " |\n";
     shown.push_back(key);
   };
+  row("seg/obj_miou", "zero-shot segmentation mIoU, background ignored (headline)",
+      "object classes only, argmax over them; as ADE150");
+  row("seg/object_pixel_acc", "zero-shot segmentation, item pixels given their class (headline)",
+      "argmax over the object classes alone; chance = 1 / classes");
   const double bg = metric(m, "seg/miou_all_background");
   row("seg/miou", "zero-shot segmentation mIoU",
       std::isfinite(bg) ? "all-background baseline: " + pct(bg) + " %" : "");
   if (std::isfinite(bg)) shown.push_back("seg/miou_all_background");
   row("seg/miou_objects", "zero-shot segmentation mIoU, object classes only", "background left out of the mean");
-  row("seg/object_pixel_acc", "zero-shot segmentation, item pixels given their class",
-      "argmax over the object classes alone; chance = 1 / classes");
+  row("seg/miou_bg_const", "zero-shot segmentation mIoU with a constant background score", "eval.background_score");
   row("seg/pixel_acc", "zero-shot segmentation pixel accuracy", "");
   row("cls/top1", "zero-shot classification top-1", "");
   row("cls/top5", "zero-shot classification top-5", "");

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -52,11 +54,11 @@ std::vector<uint8_t> expected_label_map(const td::MosaicCanvasSpec& spec, const 
   std::vector<uint8_t> map(static_cast<size_t>(spec.canvas * spec.canvas), 0);
   for (const auto& it : spec.items) {
     const uint8_t* src = pool.image(it.source_index);
-    const double scale = 28.0 / it.size;
+    // (y + 0.5) * 28 / size in this order, as the generator: a value landing on .5 must round the same way.
     for (int64_t y = 0; y < it.size; ++y) {
       for (int64_t x = 0; x < it.size; ++x) {
-        const double sy = std::min(std::max((y + 0.5) * scale - 0.5, 0.0), 27.0);
-        const double sx = std::min(std::max((x + 0.5) * scale - 0.5, 0.0), 27.0);
+        const double sy = std::min(std::max((y + 0.5) * 28.0 / static_cast<double>(it.size) - 0.5, 0.0), 27.0);
+        const double sx = std::min(std::max((x + 0.5) * 28.0 / static_cast<double>(it.size) - 0.5, 0.0), 27.0);
         const int y0 = static_cast<int>(std::floor(sy)), x0 = static_cast<int>(std::floor(sx));
         const int y1 = std::min(y0 + 1, 27), x1 = std::min(x0 + 1, 27);
         const double fy = sy - y0, fx = sx - x0;
@@ -266,6 +268,8 @@ struct Generated {
     opts.test_count = 3;
     opts.single_train_count = 5;
     opts.single_test_count = 3;
+    opts.val_count = 2;
+    opts.single_val_count = 2;
     opts.seed = 5;
     opts.threads = 2;
     opts.captions = td::CaptionStyle::web_noisy();  // colour words let the tests find each item in the captions
@@ -288,14 +292,21 @@ TEST(FashionMosaic, GeneratedFilesMatchTheRederivedPlacement) {
   Generated g;
   const auto report = td::generate_fashion_mosaic(g.opts);
   EXPECT_FALSE(report.skipped);
-  EXPECT_EQ(report.images, 6 + 3 + 5 + 3);
+  EXPECT_EQ(report.images, 6 + 3 + 5 + 3 + 2 + 2);
   const auto layout = td::layout_for_size(64);
+  // Train canvases draw from the first 34 of the 40 train images, val canvases from the last 6 only.
+  const auto [train_pool, val_pool] = td::split_train_val(g.train);
+  ASSERT_EQ(train_pool.size(), 34);
+  ASSERT_EQ(val_pool.size(), 6);
+  EXPECT_EQ(val_pool.labels[0], g.train.labels[34]);
   const struct {
     std::string split;
     td::MosaicSplit id;
     int count;
     const td::FashionMnist* pool;
-  } splits[] = {{"train", td::MosaicSplit::kTrain, 6, &g.train}, {"test", td::MosaicSplit::kTest, 3, &g.test}};
+  } splits[] = {{"train", td::MosaicSplit::kTrain, 6, &train_pool},
+                {"val", td::MosaicSplit::kVal, 2, &val_pool},
+                {"test", td::MosaicSplit::kTest, 3, &g.test}};
   for (const auto& s : splits) {
     const auto lines = read_jsonl(g.opts.out_dir + "/" + s.split + ".jsonl");
     ASSERT_EQ(lines.size(), static_cast<size_t>(s.count));
@@ -378,17 +389,64 @@ TEST(FashionMosaic, ItemSizeFractionsSetTheLayoutAndAreRecorded) {
   const auto layout = td::layout_for_size(64, 0.375, 0.625);
   const auto lines = read_jsonl(o.out_dir + "/train.jsonl");
   ASSERT_EQ(lines.size(), 6u);
+  const auto train_pool = td::split_train_val(g.train).first;
   for (int i = 0; i < 6; ++i) {  // the written label maps are the re-derived placements at this layout
     tips::rng::SplitMix r(tips::rng::derive(5, static_cast<uint64_t>(td::MosaicSplit::kTrain), i));
-    const auto spec = td::draw_canvas(layout, g.train, false, -1, r);
+    const auto spec = td::draw_canvas(layout, train_pool, false, -1, r);
     for (const auto& it : spec.items) EXPECT_TRUE(it.size >= 24 && it.size <= 40) << it.size;
     EXPECT_EQ(td::load_label_map(o.out_dir + "/" + lines[i]["mask"].get<std::string>()).labels,
-              expected_label_map(spec, g.train, layout.threshold));
+              expected_label_map(spec, train_pool, layout.threshold));
   }
   auto plain = g.opts;  // the default fractions are not recorded
   plain.out_dir = g.dir / "plain";
   td::generate_fashion_mosaic(plain);
   EXPECT_FALSE(contains(slurp(plain.out_dir + "/meta.json"), "item_fraction"));
+}
+
+// Grid placement: min..max items, one per cell of the 2x2 grid (never overlapping, inside their cell), position
+// words that name the cell, and impossible grids refused.
+TEST(FashionMosaic, GridPlacementFillsDistinctCells) {
+  td::MosaicOptions o;
+  o.size = 64;
+  o.item_min_fraction = 0.375;
+  o.item_max_fraction = 0.5;
+  o.placement = td::MosaicPlacement::kGrid;
+  o.min_items = 3;
+  o.max_items = 4;
+  o.label_threshold = 32;
+  const auto layout = td::layout_for(o);
+  EXPECT_EQ(layout.threshold, 32);
+  const auto pool = synthetic_pool(20, 3);
+  int counts[5] = {0, 0, 0, 0, 0};
+  for (uint64_t i = 0; i < 200; ++i) {
+    tips::rng::SplitMix r(tips::rng::derive(9, i));
+    const auto spec = td::draw_canvas(layout, pool, false, -1, r);
+    ASSERT_GE(spec.items.size(), 3u);
+    ASSERT_LE(spec.items.size(), 4u);
+    ++counts[spec.items.size()];
+    std::set<int64_t> cells;
+    for (const auto& it : spec.items) {
+      EXPECT_TRUE(it.size >= 24 && it.size <= 32) << it.size;
+      const int64_t cx = it.x / 32, cy = it.y / 32;
+      EXPECT_EQ((it.x + it.size - 1) / 32, cx);  // inside its cell
+      EXPECT_EQ((it.y + it.size - 1) / 32, cy);
+      cells.insert(cy * 2 + cx);
+      const char* names[] = {"top left", "top right", "bottom left", "bottom right"};
+      EXPECT_EQ(td::position_name(it, 64), names[cy * 2 + cx]);
+    }
+    EXPECT_EQ(cells.size(), spec.items.size());  // distinct cells
+  }
+  EXPECT_GT(counts[3], 50);
+  EXPECT_GT(counts[4], 50);
+  auto bad = o;
+  bad.max_items = 5;  // more items than cells
+  EXPECT_THROW(td::layout_for(bad), tips::DataError);
+  bad = o;
+  bad.item_max_fraction = 0.6;  // items larger than a cell
+  EXPECT_THROW(td::layout_for(bad), tips::DataError);
+  bad = o;
+  bad.min_items = 5;
+  EXPECT_THROW(td::layout_for(bad), tips::DataError);
 }
 
 TEST(FashionMosaic, DeterministicFromSeedAndSkipsWhenUpToDate) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "tips/core/rng.h"
+#include "tips/eval/seg_scorer.h"
 
 namespace {
 
@@ -91,35 +92,45 @@ TEST(ZeroShotSeg, TargetsAndFeatureChoice) {
 
   tips::model::VisionOutput out;
   out.patches = torch::ones({1, 4, 2});
-  EXPECT_THROW(segmentation_features(out, true), c10::Error);
+  using tips::eval::SegReadout;
+  EXPECT_THROW(segmentation_features(out, SegReadout::kValue), c10::Error);
+  EXPECT_THROW(segmentation_features(out, SegReadout::kPenultimate), c10::Error);
   out.value_patches = torch::zeros({1, 4, 2});
-  EXPECT_TRUE(torch::equal(segmentation_features(out, true), out.value_patches));
-  EXPECT_TRUE(torch::equal(segmentation_features(out, false), out.patches));
+  out.penultimate_patches = torch::full({1, 4, 2}, 2.0);
+  EXPECT_TRUE(torch::equal(segmentation_features(out, SegReadout::kValue), out.value_patches));
+  EXPECT_TRUE(torch::equal(segmentation_features(out, SegReadout::kFinal), out.patches));
+  EXPECT_TRUE(torch::equal(segmentation_features(out, SegReadout::kPenultimate), out.penultimate_patches));
+  EXPECT_TRUE(tips::eval::valid_readouts({"final", "value"}));
+  EXPECT_FALSE(tips::eval::valid_readouts({}));
+  EXPECT_FALSE(tips::eval::valid_readouts({"value", "value"}));
+  EXPECT_FALSE(tips::eval::valid_readouts({"values"}));
 }
 
 TEST(ZeroShotSeg, ObjectPixelAccuracyIgnoresTheBackgroundScore) {
   // Channel 0 = background, 1 and 2 = objects; a 2x2 map at the label size (no resampling).
   // pixel (0,0): background, not counted; (0,1): object 1, the background wins the full argmax but object 1
   // wins among the objects -> correct; (1,0): object 2 predicted 1 -> wrong; (1,1): object 2 -> correct.
+  using tips::eval::SegProtocol;
+  using tips::eval::SegScorer;
   const auto label_map = torch::tensor({0, 1, 2, 2}, torch::kUInt8).view({2, 2});
   auto scores = torch::tensor({0.0, 0.9, 0.1, 0.2,    // background
                                0.8, 0.5, 0.6, 0.1,    // object 1
                                0.1, 0.1, 0.3, 0.4},   // object 2
                               torch::kFloat)
                     .view({1, 3, 2, 2});
-  auto c = count_object_pixels(scores, segmentation_targets(label_map, true), true);
-  EXPECT_EQ(c.total, 3);
-  EXPECT_EQ(c.correct, 2);
+  SegScorer with_prompt(2, SegProtocol{true});
+  with_prompt.add(scores, label_map);
+  EXPECT_DOUBLE_EQ(with_prompt.metrics().at("object_pixel_acc"), 2.0 / 3.0);
   // Without a background class the same object channels and the background pixels ignored: the same count.
-  c = count_object_pixels(scores.narrow(1, 1, 2), segmentation_targets(label_map, false), false);
-  EXPECT_EQ(c.total, 3);
-  EXPECT_EQ(c.correct, 2);
+  SegScorer objects_only(2, SegProtocol{});
+  objects_only.add(scores.narrow(1, 1, 2), label_map);
+  EXPECT_DOUBLE_EQ(objects_only.metrics().at("object_pixel_acc"), 2.0 / 3.0);
   // Upsampled from one patch: every object pixel takes object 2 (its score is highest among the objects).
   const auto one = torch::tensor({5.0, 0.2, 0.3}, torch::kFloat).view({1, 3, 1, 1});
-  c = count_object_pixels(one, segmentation_targets(label_map, true), true);
-  EXPECT_EQ(c.total, 3);
-  EXPECT_EQ(c.correct, 2);
-  EXPECT_THROW(count_object_pixels(one.narrow(1, 0, 1), segmentation_targets(label_map, true), true), c10::Error);
+  SegScorer upsampled(2, SegProtocol{true});
+  upsampled.add(one, label_map);
+  EXPECT_DOUBLE_EQ(upsampled.metrics().at("object_pixel_acc"), 2.0 / 3.0);
+  EXPECT_THROW(upsampled.add(one.narrow(1, 0, 1), label_map), c10::Error);
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ TEST(VisionTransformer, OutputShapesSquareAndNonSquare) {
   };
   for (const Case c : {Case{2, 6, 6}, Case{1, 4, 10}, Case{3, 8, 2}, Case{1, 2, 2}}) {
     SCOPED_TRACE(std::to_string(c.H) + "x" + std::to_string(c.W));
-    const VisionOutput o = vit->forward(torch::rand({c.B, 3, c.H, c.W}), {}, /*value_trick=*/true);
+    const VisionOutput o = vit->forward(torch::rand({c.B, 3, c.H, c.W}), {}, /*dense_readouts=*/true);
     const int64_t N = (c.H / 2) * (c.W / 2);
     EXPECT_EQ(o.cls1.sizes(), torch::IntArrayRef({c.B, 8}));
     EXPECT_EQ(o.cls2.sizes(), torch::IntArrayRef({c.B, 8}));
@@ -182,7 +182,7 @@ TEST(VisionTransformer, ForwardMatchesFloat64Reference) {
     const auto img = torch::rand({2, 3, c.H, c.W}, torch::kDouble);
     const int64_t N = (c.H / 2) * (c.W / 2);
     const auto mask = c.masked ? torch::rand({2, N}) < 0.4 : torch::Tensor();
-    const VisionOutput got = vit->forward(img, mask, /*value_trick=*/true);
+    const VisionOutput got = vit->forward(img, mask, /*dense_readouts=*/true);
     const VisionOutput want = reference_forward(vit, img, mask);
     EXPECT_TRUE(torch::allclose(got.cls1, want.cls1, 1e-10, 1e-10));
     EXPECT_TRUE(torch::allclose(got.cls2, want.cls2, 1e-10, 1e-10));
@@ -373,7 +373,7 @@ TEST(VisionTransformer, GradientsMatchFiniteDifferences) {
                           .view({2, 6});
     const auto w1 = torch::randn({2, 4}, torch::kDouble), w2 = torch::randn({2, 6, 4}, torch::kDouble);
     const auto loss_fn = [&] {
-      const VisionOutput o = vit->forward(img, mask, /*value_trick=*/true);
+      const VisionOutput o = vit->forward(img, mask, /*dense_readouts=*/true);
       return (o.cls1 * w1).sum() + (o.cls2 * w1).sum() * 0.5 + (o.patches * w2).sum() +
              (o.value_patches * w2).sum() * 0.3;
     };

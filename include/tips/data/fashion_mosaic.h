@@ -3,8 +3,11 @@
 //
 // This file reads the idx files and writes a manifest + PNG tree; it does not load samples for training
 // (open_source() reads the written manifest like any other). Output of generate_fashion_mosaic(opts):
-//   <out>/train.jsonl, test.jsonl                 1-4 items per canvas (from the 60k train / 10k test images)
-//   <out>/single_train.jsonl, single_test.jsonl   one centred item per canvas (zero-shot classification, kNN)
+//   <out>/train.jsonl, val.jsonl, test.jsonl      several items per canvas: train from the first 50k Fashion-MNIST
+//                                                 train images, val from the last 10k (split_train_val: held out
+//                                                 from every train split, choose settings on it), test from the
+//                                                 10k test images
+//   <out>/single_{train,val,test}.jsonl           one centred item per canvas (zero-shot classification, kNN)
 //   <out>/train_all.jsonl                         train + single_train: what the demo trains on
 //   <out>/images/<split>/NNNNNN.png               RGB canvases, opts.size x opts.size
 //   <out>/masks/<split>/NNNNNN.png                8-bit label maps: 0 background, c+1 for class c
@@ -72,8 +75,22 @@ struct FashionMnist {
 // a bad magic number or mismatched counts.
 FashionMnist load_fashion_mnist(const std::string& dir, const std::string& prefix);
 
+// The train images split in two: the first five sixths feed the train splits, the last sixth (10k of 60k) the
+// val splits only. Throws DataError for fewer than 6 images.
+std::pair<FashionMnist, FashionMnist> split_train_val(const FashionMnist& all);
+
 // Split ids: the stream id s in rng::derive(seed, s, canvas index).
-enum class MosaicSplit : uint64_t { kTrain = 1, kTest = 2, kSingleTrain = 3, kSingleTest = 4 };
+enum class MosaicSplit : uint64_t { kTrain = 1, kTest = 2, kSingleTrain = 3, kSingleTest = 4, kVal = 5, kSingleVal = 6 };
+
+
+// Where the items of a multi-item canvas go.
+enum class MosaicPlacement {
+  kFree,  // anywhere on the canvas, an item hiding at most a quarter of a smaller one (format version 2)
+  kGrid,  // one item per cell of a grid_cells x grid_cells grid, at a random offset inside its cell: dense
+          // canvases whose items never overlap and whose position words ("top left") are exact
+};
+inline constexpr std::array<std::pair<const char*, MosaicPlacement>, 2> kMosaicPlacementNames{
+    {{"free", MosaicPlacement::kFree}, {"grid", MosaicPlacement::kGrid}}};
 
 // Where one item lands on a canvas. size is the square side in pixels (28..56 by default).
 struct MosaicItem {
@@ -104,8 +121,11 @@ struct MosaicLayout {
   int64_t canvas = 112;        // canvas side (pixels)
   int64_t item_min = 28;       // item side range (pixels), inclusive
   int64_t item_max = 56;
-  int64_t max_items = 4;       // 1..max_items items per multi-item canvas
+  int64_t min_items = 1;       // min_items..max_items items per multi-item canvas
+  int64_t max_items = 4;
   int threshold = 64;          // item pixels above this (0..255, after resize) get the class in the label map
+  MosaicPlacement placement = MosaicPlacement::kFree;
+  int64_t grid_cells = 2;      // kGrid: cells per side (max_items <= grid_cells^2)
 };
 
 // Draws a multi-item canvas (single == false) or one centred item (single == true) from `pool`.
@@ -165,6 +185,12 @@ struct MosaicOptions {
   int64_t test_count = 2000;          // multi-item canvases from the 10k test images
   int64_t single_train_count = 20000; // centred single items (distinct images while count <= pool)
   int64_t single_test_count = 2000;
+  int64_t val_count = 1000;           // multi-item val canvases (from the held-out val pool)
+  int64_t single_val_count = 1000;
+  MosaicPlacement placement = MosaicPlacement::kFree;
+  int64_t min_items = 1;              // items per multi-item canvas
+  int64_t max_items = 4;
+  int label_threshold = 64;           // item pixels brighter than this (0..255) get the item's class in the label map
   uint64_t seed = 0;
   int64_t threads = 0;                // 0 = hardware concurrency
   int png_compression = 1;            // cv::IMWRITE_PNG_COMPRESSION 0..9
@@ -194,5 +220,8 @@ LabelMap load_label_map(const std::string& path);
 // size * max_fraction pixels. Throws DataError for a canvas under 16 px or fractions outside
 // 0 < min_fraction <= max_fraction <= 1.
 MosaicLayout layout_for_size(int64_t size, double min_fraction = 0.25, double max_fraction = 0.5);
+// The layout of a whole option set (sizes, placement, item counts, label threshold). Throws DataError for
+// impossible combinations (e.g. a grid with fewer cells than max_items, or items larger than a cell).
+MosaicLayout layout_for(const MosaicOptions& opts);
 
 }  // namespace tips::data

@@ -8,6 +8,12 @@ namespace tips::eval {
 
 enum class SegMode { kWhole, kSlide };
 enum class ClsToken { kCls1, kCls2 };
+enum class SegReadout { kValue, kFinal, kPenultimate };
+
+// "value" | "final" | "penultimate" -> SegReadout; throws std::invalid_argument for anything else.
+SegReadout parse_readout(const std::string& name);
+// True for a non-empty list of distinct valid readout names.
+bool valid_readouts(const std::vector<std::string>& names);
 
 struct EvalConfig {
   std::string seg_manifest = "data/fashion_mosaic/test.jsonl";      // canvases with label maps
@@ -17,12 +23,15 @@ struct EvalConfig {
       "itap of a {}.",          "a bad photo of a {}.", "a origami {}.",
       "a photo of the large {}.", "a {} in a video game.", "art of the {}.",
       "a photo of the small {}.", "a photo of many {}.", "a photo of {}s."};
-  bool value_trick = true;                  // MaskCLIP value-projected patches in the last block
+  // Patch readouts for segmentation, the first one headline: value (MaskCLIP value trick in the last block, the
+  // official protocol), final (the output patch tokens), penultimate (the tokens entering the last block).
+  std::vector<std::string> seg_readouts{"value", "final", "penultimate"};
   SegMode seg_mode = SegMode::kWhole;
   int64_t image_size = 112;                 // evaluation resolution (pixels)
   int64_t slide_window = 448;
   int64_t slide_stride = 336;
-  std::string background_class = "background";  // "" = no background class
+  std::string background_class = "background";  // background prompt class (seg/miou); "" = none
+  double background_score = 0.2;            // constant background cosine (seg/miou_bg_const); < -1 = off
   ClsToken cls_token = ClsToken::kCls1;
   int64_t knn_k = 20;
   double knn_temperature = 0.07;

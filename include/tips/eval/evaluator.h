@@ -8,15 +8,16 @@
 //   knn_bank_manifest  single items + labels             -> kNN bank
 // An empty path skips its evaluations. Every split is capped at max_images (file order).
 //
-// Background: with background_class non-empty (default "background") the background is one more class with
-// its own prompt ensemble ("a photo of a background." ...) and is scored like any class (as in VOC21 / PC60);
-// the all-background baseline tells how much of the mIoU a model gets for free. With background_class "" the
-// background pixels are ignored and only the object classes count (as in PC59 / ADE150).
+// Segmentation (seg_scorer.h has the protocols): the headline figures ignore the background pixels, as ADE150 does:
+// seg/obj_miou (mean IoU of the object classes) and seg/object_pixel_acc (item pixels given their own class by an
+// argmax over the object classes; chance = 1 / classes). With background_class non-empty the background is also
+// one more prompt class (seg/miou, seg/pixel_acc, seg/miou_objects, seg/miou_all_background: the baseline of
+// predicting background everywhere), and with background_score >= -1 a constant background cosine
+// (seg/miou_bg_const). The first of seg_readouts gives these names; every further readout the same figures under
+// seg/<readout>/ (whole mode only).
 //
-// Metric names (fractions in [0, 1]): seg/miou, seg/pixel_acc, seg/miou_all_background, seg/miou_objects (the
-// object classes' mean IoU), seg/object_pixel_acc (item pixels given their own class by an argmax over the object
-// classes alone: chance = 1 / classes, whatever the background does), cls/top1, cls/top5,
-// retrieval/<field>/{i2t,t2i}_r{1,5,10}, knn/top1, knn/top5.
+// Other metric names (fractions in [0, 1]): cls/top1, cls/top5, retrieval/<field>/{i2t,t2i}_r{1,5,10}, knn/top1,
+// knn/top5.
 //
 // Example:
 //   EvalResults r = run_evaluations(vit, text, tok, cfg.eval, "runs/demo/eval", cfg.text.max_len, device);

@@ -14,13 +14,14 @@
 #include <functional>
 #include <vector>
 
+#include "tips/eval/config.h"
 #include "tips/model/vit.h"
 
 namespace tips::eval {
 
-// The patch features used for segmentation: value_patches when value_trick (TORCH_CHECK they were computed),
-// else patches. (B, N, D).
-torch::Tensor segmentation_features(const model::VisionOutput& out, bool value_trick);
+// The patch features of a readout, (B, N, D): value_patches, patches or penultimate_patches (TORCH_CHECK that the
+// forward computed them: VisionTransformer::forward with dense_readouts for value and penultimate).
+torch::Tensor segmentation_features(const model::VisionOutput& out, SegReadout readout);
 
 // Cosine of every patch with every class: patches (B, N, D) (any norm), text (C, D) (any norm),
 // N == grid_h * grid_w, row-major grid. Returns (B, C, grid_h, grid_w) float in [-1, 1].
@@ -53,16 +54,5 @@ torch::Tensor slide_probabilities(const torch::Tensor& images, const SlideWindow
 // (H, W) int64 for a ConfusionMatrix. with_background: the background is class 0 and class k is k + 1
 // (unchanged values). Without: class k is k and the background pixels become `ignore_index`.
 torch::Tensor segmentation_targets(const torch::Tensor& label_map, bool with_background, int64_t ignore_index = 255);
-
-// Object-pixel accuracy, independent of how the background is scored: over the pixels whose target is an
-// object class, how many take their own class when the argmax runs over the object classes alone.
-// scores (1, C, h, w) (C object classes, plus the background as channel 0 when with_background), target (H, W)
-// from segmentation_targets(..., with_background, ignore_index). Scores are upsampled as in predict_whole.
-struct ObjectPixelCount {
-  int64_t correct = 0;
-  int64_t total = 0;
-};
-ObjectPixelCount count_object_pixels(const torch::Tensor& scores, const torch::Tensor& target, bool with_background,
-                                     int64_t ignore_index = 255);
 
 }  // namespace tips::eval

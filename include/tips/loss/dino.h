@@ -36,4 +36,8 @@ torch::Tensor softmax_center_teacher(const torch::Tensor& logits, const torch::T
 // float32 once logit / temp > 88 (DINOv2 makes the same assumption and does not shift).
 torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t iters, const SumReducer& reduce = {});
 
+// Mean over rows of the entropy -sum_k p[k] log p[k] of target distributions (..., K) -> () float32, detached
+// (0 log 0 = 0). A diagnostic: a self-distillation loss can only fall below ln K when its targets do.
+torch::Tensor mean_entropy(const torch::Tensor& probs);
+
 }  // namespace tips::loss

@@ -30,6 +30,8 @@ struct VisionOutput {
   torch::Tensor cls2;           // (B, D) second CLS after the final norm (synthetic captions)
   torch::Tensor patches;        // (B, N, D) patch tokens after the final norm, row-major grid
   torch::Tensor value_patches;  // (B, N, D) MaskCLIP "values" patches (only when requested), else undefined
+  torch::Tensor penultimate_patches;  // (B, N, D) patch tokens entering the last block, through the final norm
+                                      // (only when requested), else undefined
 };
 
 // Conv patchifier, key patch_embed.proj.{weight,bias} (D, 3, p, p) / (D,).
@@ -59,8 +61,9 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
 
   // images: (B, 3, H, W) float in [0, 1], H and W multiples of patch_size (H != W allowed).
   // patch_mask: undefined, or bool (B, N) with true = replace that patch embedding by mask_token.
-  // value_trick: also return value_patches (last block's attention replaced by proj(v)).
-  VisionOutput forward(const torch::Tensor& images, const torch::Tensor& patch_mask = {}, bool value_trick = false);
+  // dense_readouts: also return value_patches (the last block's attention replaced by proj(v)) and
+  // penultimate_patches (the evaluation's alternative patch readouts).
+  VisionOutput forward(const torch::Tensor& images, const torch::Tensor& patch_mask = {}, bool dense_readouts = false);
 
   // One batched forward per distinct crop size (never a per-sample loop): crops[i] is (B_i, 3, H_i, W_i),
   // masks[i] is undefined or (B_i, N_i). Crops of equal (H, W) are concatenated into one forward.

@@ -31,7 +31,7 @@ class DinoTerm final : public LossTerm {
     const bool cls2_only = c_.cls == loss::ClsChoice::kCls2;
     torch::Tensor l = student_loss(ctx, targets, cls2_only);
     if (targets_cls2.defined()) l = 0.5 * (l + student_loss(ctx, targets_cls2, /*cls2=*/true));
-    return {l, {}};
+    return {l, {{"dino_target_entropy", loss::mean_entropy(targets)}}};
   }
 
   double extra_flops_per_image(const config::RunConfig& cfg) const override {

@@ -4,6 +4,7 @@
 #include "terms.h"
 #include "tips/core/compat.h"
 #include "tips/core/error.h"
+#include "tips/loss/dino.h"
 #include "tips/loss/ibot.h"
 #include "tips/model/heads.h"
 #include "tips/train/forwards.h"
@@ -49,7 +50,8 @@ class IbotTerm final : public LossTerm {
       compat::AutocastGuard autocast(device, ctx.bf16, torch::kBFloat16);
       return ctx.model->heads->ibot()->forward(student_patches).to(torch::kFloat);  // (G*B, N, K) or (1, R, K)
     }();
-    return {loss::ibot_patch_loss(student, targets, weights, c_.student_temp), {}};
+    return {loss::ibot_patch_loss(student, targets, weights, c_.student_temp),
+            {{"ibot_target_entropy", loss::mean_entropy(targets)}}};
   }
 
   double extra_flops_per_image(const config::RunConfig& cfg) const override {

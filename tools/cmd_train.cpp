@@ -3,10 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include "command.h"
-#include "eval_hook.h"
 #include "tips/config/config.h"
 #include "tips/core/log.h"
 #include "tips/core/system.h"
+#include "tips/dist/context.h"
+#include "tips/train/eval_hook.h"
 #include "tips/train/trainer.h"
 
 namespace cmd_train {  // named, not anonymous: the CLI is compiled in unity batches
@@ -23,10 +24,13 @@ tips::cli::Registrar reg("train", "pretrain a TIPSv2 model from a YAML config", 
   return [opts] {
     auto cfg = tips::config::load(opts->config.files, opts->config.overrides);
     if (!opts->resume.empty()) cfg.ckpt.resume = opts->resume;
+    // The rank is known from the environment before the Trainer builds the process group: its startup tables
+    // print on rank 0 only, at the --log-level given.
+    const auto env = tips::dist::parse_env(tips::dist::read_env());
+    tips::log::setup(env.rank, env.world_size, tips::log::level());
     tips::train::Trainer trainer(cfg);
-    tips::log::setup(trainer.dist().rank, trainer.dist().world_size);
-    if (trainer.dist().is_main()) tips::sys::log_startup_environment();
-    tips::cli::install_eval_hook(trainer);
+    if (env.rank == 0) tips::sys::log_startup_environment();
+    trainer.set_eval_hook(tips::train::make_eval_hook(cfg));
     trainer.train();
     return 0;
   };

@@ -19,9 +19,9 @@ std::vector<CommandSpec>& registry() {
 }
 
 void add_config_args(CLI::App& app, ConfigArgs& args) {
+  // No CLI11 existence check: a missing file is a ConfigError (exit 2, with a hint) from config::load.
   app.add_option("-c,--config", args.files, "YAML config file(s); later files override earlier ones")
-      ->allow_extra_args(false)
-      ->check(CLI::ExistingFile);
+      ->allow_extra_args(false);
   app.add_option("overrides", args.overrides, "dotted overrides, e.g. train.steps=100 model.depth=6");
 }
 
@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every command-line mistake exits 2, as a config mistake does.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   tips::log::setup(0, 1, log_level);
   try {

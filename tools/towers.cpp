@@ -14,8 +14,7 @@ namespace tips::cli {
 
 void add_weight_args(CLI::App& app, WeightArgs& args) {
   app.add_option("--weights-dir", args.weights_dir, "folder with the official pair image_encoder.npz + text_encoder.npz");
-  app.add_option("--checkpoint", args.checkpoint, "a `tips train` checkpoint: its student towers (and config)")
-      ->check(CLI::ExistingFile);
+  app.add_option("--checkpoint", args.checkpoint, "a `tips train` checkpoint: its student towers (and config)");
   app.add_option("--init", args.init, "'random': seeded random init from the config instead of weights")
       ->check(CLI::IsMember({"random"}));
   app.add_option("--seed", args.seed, "seed of --init random")->capture_default_str();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "fields.h"
 
@@ -51,6 +52,16 @@ std::string Reader::join(const std::vector<std::string>& v) {
 }
 
 std::string Reader::where(const std::string& dotted) const {
+  // A command-line override of the key or of anything inside it: a check of a section (optim.lr) that fails
+  // because of `optim.lr.start=-1` points at that override, not at the file that opened the section.
+  if (origins_) {
+    std::string from_command_line;
+    for (auto it = origins_->lower_bound(dotted); it != origins_->end(); ++it) {
+      if (it->first != dotted && it->first.rfind(dotted + ".", 0) != 0) break;
+      if (it->second.rfind("command line", 0) == 0) from_command_line = it->second;
+    }
+    if (!from_command_line.empty()) return from_command_line;
+  }
   // The key itself, else the nearest enclosing section that has an origin.
   std::string p = dotted;
   while (!p.empty()) {
@@ -256,9 +267,10 @@ std::string to_yaml(const RunConfig& cfg, bool with_docs) {
   return writer.str();
 }
 
-std::vector<std::string> all_keys() {
-  std::vector<std::string> keys, stack;
-  const std::string text = to_yaml(RunConfig{});
+std::vector<std::pair<std::string, std::string>> flatten(const RunConfig& cfg) {
+  std::vector<std::pair<std::string, std::string>> leaves;
+  std::vector<std::string> stack;
+  const std::string text = to_yaml(cfg);
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t end = text.find('\n', pos);
@@ -272,10 +284,46 @@ std::vector<std::string> all_keys() {
     if (colon + 1 < line.size()) {  // a leaf "key: value"
       std::string dotted;
       for (const auto& s : stack) dotted += (dotted.empty() ? "" : ".") + s;
-      keys.push_back(dotted);
+      leaves.emplace_back(dotted, line.substr(colon + 2));
     }
   }
+  return leaves;
+}
+
+std::vector<std::string> all_keys() {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : flatten(RunConfig{})) keys.push_back(key);
   return keys;
+}
+
+namespace {
+// Keys that do not change what a step computes: where and how often things are written, evaluation, threads,
+// timeouts and the resume settings themselves.
+bool changes_results(const std::string& key) {
+  static const char* kNeutral[] = {"train.run_dir", "train.log_every", "train.eval_every", "train.threads",
+                                   "train.nan_policy", "train.max_nan_skips", "ckpt.", "eval.", "dist.timeout_s",
+                                   "data.loader.threads", "data.loader.prefetch_batches", "data.loader.quarantine_log",
+                                   "data.loader.max_bad_fraction"};
+  for (const char* n : kNeutral)
+    if (key.rfind(n, 0) == 0) return false;
+  return true;
+}
+}  // namespace
+
+std::vector<ConfigChange> diff(const RunConfig& before, const RunConfig& after) {
+  // Map-valued keys (data.captions.stream2) flatten to their entries, so the key sets may differ.
+  const auto a = flatten(before), b = flatten(after);
+  std::map<std::string, std::string> rest(b.begin(), b.end());
+  std::vector<ConfigChange> out;
+  for (const auto& [key, value] : a) {
+    const auto it = rest.find(key);
+    const std::string now = it == rest.end() ? "(absent)" : it->second;
+    if (now != value) out.push_back({key, value, now, changes_results(key)});
+    if (it != rest.end()) rest.erase(it);
+  }
+  for (const auto& [key, value] : b)
+    if (rest.count(key)) out.push_back({key, "(absent)", value, changes_results(key)});
+  return out;
 }
 
 }  // namespace tips::config

@@ -19,6 +19,8 @@ const NameTable<train::DeviceChoice> kDeviceNames{{"auto", train::DeviceChoice::
                                                   {"cpu", train::DeviceChoice::kCpu},
                                                   {"cuda", train::DeviceChoice::kCuda}};
 const NameTable<train::NanPolicy> kNanNames{{"skip", train::NanPolicy::kSkip}, {"stop", train::NanPolicy::kStop}};
+const NameTable<train::WriteErrorPolicy> kWriteErrorNames{{"stop", train::WriteErrorPolicy::kStop},
+                                                          {"warn", train::WriteErrorPolicy::kWarn}};
 }  // namespace
 
 template <class V, class C>
@@ -98,6 +100,10 @@ void visit_ckpt(V& v, C& c) {
   v.field("keep_every", c.keep_every, "also keep every N-th step; 0 = off");
   v.field("export_every", c.export_every, "steps between official .npz exports; 0 = at the end");
   v.field("resume", c.resume, "\"\" | auto | checkpoint path");
+  v.choice("on_write_error", c.on_write_error, kWriteErrorNames,
+           "a checkpoint that cannot be written: stop the run, or warn and train on");
+  v.field("allow_config_changes", c.allow_config_changes,
+          "resume even when the config differs from the checkpoint's in keys that change the computation");
   v.check("every", c.every >= 0, "must be >= 0");
   v.check("keep_last", c.keep_last >= 1, "must be >= 1");
   v.check("keep_every", c.keep_every >= 0, "must be >= 0");

@@ -7,10 +7,12 @@
 namespace tips::log {
 namespace {
 int g_rank = 0;
+std::string g_level = "info";
 }
 
 void setup(int rank, int world_size, const std::string& level) {
   g_rank = rank;
+  g_level = level;
   const std::string name = "tips_" + std::to_string(rank);
   spdlog::drop(name);  // setup() runs again once the rank is known
   auto logger = spdlog::stderr_color_mt(name);
@@ -24,6 +26,8 @@ void setup(int rank, int world_size, const std::string& level) {
 }
 
 bool is_main_rank() { return g_rank == 0; }
+
+const std::string& level() { return g_level; }
 
 void table(const std::string& title, const std::vector<std::pair<std::string, std::string>>& rows) {
   if (!is_main_rank()) return;

@@ -44,6 +44,28 @@ struct Processed {
   torch::Tensor masks;  // (G, N) bool
 };
 
+// RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool is_valid_utf8(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0, n = s.size(); i < n;) {
+    const unsigned c = b[i];
+    size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else return false;
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned x = b[i + k];
+      if (x < (k == 1 ? lo : 0x80) || x > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 }  // namespace
@@ -127,11 +149,23 @@ Processed Loader::Impl::process(const Task& t) const {
   const uint64_t seed = rng::derive(opts.seed, {static_cast<uint64_t>(t.before.epoch), static_cast<uint64_t>(global_index)});
   try {
     rng::SplitMix caption_rng(rng::derive(seed, 0));
-    p.captions = captions.draw(t.item.sample, caption_rng);  // DataError under `missing: error` is fatal
-    if (p.captions.skipped()) {
-      p.reason = "caption: " + p.captions.skip_reason;
+    p.captions = captions.draw(t.item.sample, caption_rng);
+  } catch (const DataError&) {  // a missing caption under `missing: error`: fatal by configuration
+    p.fatal = std::current_exception();
+    return p;
+  }
+  if (p.captions.skipped()) {
+    p.reason = "caption: " + p.captions.skip_reason;
+    return p;
+  }
+  for (const CaptionPick* c : {&p.captions.stream1, &p.captions.stream2}) {
+    if (!is_valid_utf8(c->text)) {
+      p.reason = "caption: field '" + c->field + "' is not valid UTF-8";
       return p;
     }
+  }
+  // Anything else that goes wrong with this one sample is a counted skip, never the end of the run.
+  try {
     Image img;
     try {
       img = decode_image(t.item.sample.image_bytes);
@@ -146,8 +180,8 @@ Processed Loader::Impl::process(const Task& t) const {
     for (int64_t i = 0; i < g; ++i) p.masks[i].copy_(masker(mask_rng));
     p.label = t.item.sample.label;
     p.ok = true;
-  } catch (...) {
-    p.fatal = std::current_exception();
+  } catch (const std::exception& e) {
+    p.reason = std::string("sample: ") + e.what();
   }
   return p;
 }
@@ -197,9 +231,10 @@ void Loader::Impl::log_bad(const Processed& p) {
       throw DataError("loader: cannot open quarantine log '" + opts.quarantine_path + "'",
                       "check that the run directory exists and is writable");
   }
+  // Keys, paths and reasons come from the data and may hold invalid UTF-8: replaced, never a throw.
   quarantine << nlohmann::json{{"key", p.key}, {"path", p.path}, {"reason", p.reason},
                                {"epoch", p.before.epoch}, {"position", p.before.position}}
-                    .dump()
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
              << '\n'
              << std::flush;
 }

@@ -7,7 +7,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <future>
+#include <memory>
 #include <string>
+#include <thread>
 
 #include "process_group.h"
 
@@ -57,20 +60,41 @@ DistError rendezvous_error(const DistContext& ctx, const DistEnv& env, std::chro
                    "MASTER_PORT if it is busy); under SLURM start ranks with srun, not directly in the batch script");
 }
 
-std::shared_ptr<ProcessGroup> rendezvous(const DistContext& ctx, const DistEnv& env) {
+std::shared_ptr<ProcessGroup> connect(const DistContext& ctx, const DistEnv& env) {
   auto group = std::make_shared<ProcessGroup>();
   const auto timeout = to_ms(ctx.timeout_s);
+  c10d::TCPStoreOptions opts;
+  opts.port = static_cast<std::uint16_t>(env.master_port);
+  opts.isServer = env.rank == 0;
+  opts.numWorkers = static_cast<std::size_t>(env.world_size);
+  opts.waitWorkers = true;
+  opts.timeout = timeout;
+  group->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+  group->backend = ctx.backend == Backend::kNccl ? make_nccl(group->store, env.rank, env.world_size, timeout)
+                                                 : make_gloo(group->store, env.rank, env.world_size, timeout);
+  return group;
+}
+
+// The store and the backend under one deadline of dist.timeout_s. Their own timeouts add up (a server waiting for
+// its workers, then the backend's own rendezvous: twice the timeout) and a client whose MASTER_PORT is held by a
+// program that is not a c10d store waits for an answer forever, so the connection runs on a thread of its own and
+// this thread stops waiting at the deadline. A connection that never returns leaves that thread blocked until the
+// process exits, which is what follows the DistError.
+std::shared_ptr<ProcessGroup> rendezvous(const DistContext& ctx, const DistEnv& env) {
   const auto t0 = std::chrono::steady_clock::now();
+  auto result = std::make_shared<std::promise<std::shared_ptr<ProcessGroup>>>();
+  auto done = result->get_future();
+  std::thread([result, ctx, env] {
+    try {
+      result->set_value(connect(ctx, env));
+    } catch (...) {
+      result->set_exception(std::current_exception());
+    }
+  }).detach();
+  if (done.wait_for(std::chrono::duration<double>(ctx.timeout_s)) != std::future_status::ready)
+    throw rendezvous_error(ctx, env, t0, "no complete rendezvous within dist.timeout_s");
   try {
-    c10d::TCPStoreOptions opts;
-    opts.port = static_cast<std::uint16_t>(env.master_port);
-    opts.isServer = env.rank == 0;
-    opts.numWorkers = static_cast<std::size_t>(env.world_size);
-    opts.waitWorkers = true;
-    opts.timeout = timeout;
-    group->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
-    group->backend = ctx.backend == Backend::kNccl ? make_nccl(group->store, env.rank, env.world_size, timeout)
-                                                   : make_gloo(group->store, env.rank, env.world_size, timeout);
+    return done.get();
   } catch (const tips::Error&) {
     throw;
   } catch (const c10::Error& e) {
@@ -78,7 +102,6 @@ std::shared_ptr<ProcessGroup> rendezvous(const DistContext& ctx, const DistEnv& 
   } catch (const std::exception& e) {
     throw rendezvous_error(ctx, env, t0, e.what());
   }
-  return group;
 }
 
 }  // namespace

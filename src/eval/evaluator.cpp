@@ -239,7 +239,10 @@ EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder
   fs::create_directories(out_dir);
   EvalResults res;
   const std::string names_from = cfg.seg_manifest.empty() ? cfg.cls_manifest : cfg.seg_manifest;
-  const auto class_names = cfg.class_names.empty() ? read_class_names(names_from) : cfg.class_names;
+  // No split configured: nothing to evaluate, and no class names to look for.
+  const auto class_names = !cfg.class_names.empty() ? cfg.class_names
+                           : names_from.empty()     ? std::vector<std::string>{}
+                                                    : read_class_names(names_from);
 
   if (!cfg.seg_manifest.empty()) {
     auto t0 = std::chrono::steady_clock::now();

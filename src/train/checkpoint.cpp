@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -12,6 +14,7 @@
 #include <sstream>
 
 #include "tips/core/error.h"
+#include "tips/io/zip_check.h"
 
 namespace fs = std::filesystem;
 
@@ -69,33 +72,43 @@ void fsync_path(const fs::path& p, int flags) {
 void CheckpointWriter::commit(const fs::path& path) {
   for (auto& [key, ar] : nested_) root_.write(key, ar);
   nested_.clear();
-  fs::create_directories(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
   const fs::path tmp = path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw CheckpointError("cannot open " + tmp.string() + " for writing", "check permissions and free disk");
-  bool ok = true;
+  if (fd < 0)
+    throw CheckpointError("cannot open " + tmp.string() + " for writing: " + std::strerror(errno),
+                          "check that " + dir.string() + " exists, is writable and has free space");
+  int write_errno = 0;
   root_.save_to([&](const void* data, size_t n) -> size_t {
+    // Never report a short write to LibTorch: its zip writer then throws from a destructor, which terminates the
+    // process. The first failure is remembered and the rest of the archive is dropped.
     const char* p = static_cast<const char*>(data);
-    size_t left = n;
-    while (ok && left > 0) {
+    for (size_t left = n; write_errno == 0 && left > 0;) {
       const ssize_t w = ::write(fd, p, left);
-      if (w <= 0) ok = false;
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) write_errno = w < 0 ? errno : ENOSPC;
       else p += w, left -= static_cast<size_t>(w);
     }
-    return ok ? n : 0;
+    return n;
   });
-  ok = ok && ::fsync(fd) == 0;
+  if (write_errno == 0 && ::fsync(fd) != 0) write_errno = errno;
   ::close(fd);
-  if (!ok) {
-    fs::remove(tmp);
-    throw CheckpointError("writing " + tmp.string() + " failed (disk full?)", "the previous checkpoint is intact");
+  if (write_errno != 0) {
+    fs::remove(tmp, ec);
+    throw CheckpointError("writing " + tmp.string() + " failed: " + std::strerror(write_errno) +
+                              (write_errno == ENOSPC ? " (the disk holding " + dir.string() + " is full)" : ""),
+                          "the partial file was removed and the previous checkpoints are intact; free space or "
+                          "move train.run_dir (ckpt.on_write_error decides whether training goes on)");
   }
   fs::rename(tmp, path);  // atomic on POSIX: readers see the old file or the complete new one
-  fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), O_RDONLY | O_DIRECTORY);
+  fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
 CheckpointReader::CheckpointReader(const fs::path& path) : path_(path) {
   if (!fs::exists(path)) throw CheckpointError(path.string() + ": checkpoint not found", "check the path or use --resume auto");
+  io::check_zip_crcs(path.string());  // LibTorch's reader would accept flipped bytes silently
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path.string());

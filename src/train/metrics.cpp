@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "tips/core/error.h"
+
 namespace tips::train {
 
 void MetricRecord::set(const std::string& key, double v) {
@@ -48,11 +50,40 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled, bool append)
+namespace {
+// Rewrites `path` without the records whose "step" is above `last_step` (a line that does not parse is kept).
+void drop_records_after(const std::filesystem::path& path, int64_t last_step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > last_step) {
+      ++dropped;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  in.close();
+  if (dropped == 0) return;
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  std::ofstream(tmp, std::ios::trunc) << kept;
+  std::filesystem::rename(tmp, path);
+  spdlog::info("metrics.jsonl: dropped {} records logged after step {} (trained again after the resume)", dropped,
+               last_step);
+}
+}  // namespace
+
+MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step)
     : enabled_(enabled), tty_(::isatty(STDERR_FILENO) == 1) {
   if (!enabled_) return;
   std::filesystem::create_directories(run_dir);
-  out_.open(run_dir / "metrics.jsonl", append ? std::ios::app : std::ios::trunc);
+  const auto path = run_dir / "metrics.jsonl";
+  if (resumed_step >= 0) drop_records_after(path, resumed_step);
+  out_.open(path, resumed_step >= 0 ? std::ios::app : std::ios::trunc);
+  if (!out_)
+    throw DataError("cannot write " + path.string(), "check that train.run_dir is writable and has free space");
 }
 
 namespace {

@@ -48,6 +48,25 @@ model::TipsModelConfig model_config(const config::RunConfig& cfg) {
   return m;
 }
 
+// Before any step: a run directory that cannot be written would otherwise surface only at the first checkpoint,
+// after config.yaml and metrics.jsonl had silently failed to write.
+void check_writable(const fs::path& run_dir) {
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  const fs::path probe = run_dir / ".write_test";
+  {
+    std::ofstream f(probe, std::ios::trunc);
+    f << "tipsv2.cpp\n";
+    if (!ec && f.flush()) {
+      f.close();
+      fs::remove(probe, ec);
+      return;
+    }
+  }
+  throw ConfigError("train.run_dir=" + run_dir.string() + " is not writable" + (ec ? ": " + ec.message() : ""),
+                    "choose a folder you can write to (train.run_dir=...), or fix its permissions");
+}
+
 const char* ema_name(EmaScope s) {
   return s == EmaScope::kHeadOnly ? "head_only" : s == EmaScope::kFull ? "full" : "none";
 }
@@ -76,6 +95,7 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
     throw ConfigError("data.crops.local_size=" + std::to_string(cfg.data.crops.local_size) +
                           " is not a multiple of model.patch_size=" + std::to_string(cfg.model.patch_size), "");
   s.run_dir = cfg.train.run_dir;
+  if (s.dist.is_main()) check_writable(s.run_dir);
 
   s.model = model::TipsModel(model_config(cfg));
   s.model->to(s.device);
@@ -112,7 +132,9 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
     lo.seed = cfg.train.seed;
     lo.rank = s.dist.rank;
     lo.world_size = s.dist.world_size;
-    lo.quarantine_path = (s.run_dir / cfg.data.loader.quarantine_log).string();
+    // data.loader.quarantine_log= (empty) turns the log off.
+    lo.quarantine_path =
+        cfg.data.loader.quarantine_log.empty() ? "" : (s.run_dir / cfg.data.loader.quarantine_log).string();
     lo.pin_memory = s.device.is_cuda();
     s.loader = std::make_unique<data::Loader>(
         cfg.data, data::open_source(cfg.data, cfg.train.seed, s.dist.rank, s.dist.world_size),
@@ -157,155 +179,129 @@ std::vector<data::Batch> Trainer::next_batches() {
   return out;
 }
 
-void Trainer::save_checkpoint() {
-  Impl& s = *impl_;
-  // Each rank's loader position goes into the checkpoint: gather them to rank 0.
-  const data::LoaderState ls = s.loader ? s.loader->state() : data::LoaderState{};
-  auto mine = torch::tensor({ls.source.epoch, ls.source.position, ls.batches, ls.seen, ls.bad}, torch::kInt64);
-  const torch::Tensor all =
-      s.dist.distributed() ? dist::all_gather(s.dist, mine.unsqueeze(0).to(s.device)).cpu() : mine.unsqueeze(0);
-  if (s.dist.is_main()) {
-    CheckpointWriter w;
-    w.put("student", s.model->named_parameters());
-    w.put("teacher", s.teacher->state());
-    s.optimizer->save(w.archive("optimizer"));
-    w.put_int("meta/step", s.step);
-    w.put_int("meta/world_size", s.dist.world_size);
-    w.put_string("meta/config", config::to_yaml(s.cfg));
-    w.put_tensor("meta/loader_states", all);
-    const fs::path path = s.run_dir / "checkpoints" / checkpoint_name(s.step);
-    w.commit(path);
-    rotate_checkpoints(s.run_dir / "checkpoints", s.cfg.ckpt.keep_last, s.cfg.ckpt.keep_every);
-    spdlog::info("checkpoint: {}", path.string());
+void Trainer::Impl::write_run_files(const Trainer& t) const {
+  if (!dist.is_main()) return;
+  std::ofstream(run_dir / "config.yaml") << config::to_yaml(cfg, /*with_docs=*/true);
+  // What the run trains, for reports and the ablation table (rewritten on resume; the values do not change).
+  nlohmann::json info;
+  info["trainable_params"] = t.trainable_parameter_count();
+  info["ema_params"] = t.ema_parameter_count();
+  info["teacher_ema"] = ema_name(cfg.teacher.ema);
+  info["world_size"] = dist.world_size;
+  info["device"] = device.str();
+  info["precision"] = plan.bf16 ? "bf16" : "fp32";
+  info["global_batch"] = cfg.train.batch_size;
+  info["steps"] = cfg.train.steps;
+  std::ofstream(run_dir / "run_info.json") << info.dump(2) << "\n";
+}
+
+// ckpt.resume: "" fresh, "auto" the newest checkpoint that verifies, else a path. Returns whether it resumed.
+bool Trainer::Impl::resume(Trainer& t) {
+  bool resumed = false;
+  if (cfg.ckpt.resume == "auto") {
+    if (const auto p = newest_valid_checkpoint(run_dir / "checkpoints")) t.load_checkpoint(*p), resumed = true;
+    else spdlog::info("--resume auto: no checkpoint in {}, starting fresh", (run_dir / "checkpoints").string());
+  } else if (!cfg.ckpt.resume.empty()) {
+    t.load_checkpoint(cfg.ckpt.resume);
+    resumed = true;
   }
-  dist::barrier(s.dist);
+  if (dist.is_main()) remove_partial_checkpoints(run_dir / "checkpoints");
+  return resumed;
 }
 
-void Trainer::load_checkpoint(const fs::path& path) {
-  Impl& s = *impl_;
-  CheckpointReader r(path);
-  const int64_t world = r.get_int("meta/world_size");
-  if (world != s.dist.world_size)
-    throw CheckpointError(path.string() + ": written by " + std::to_string(world) + " ranks, resuming with " +
-                              std::to_string(s.dist.world_size),
-                          "resume with the same number of ranks (the per-rank data streams are positional)");
-  load_named(r.group("student"), s.model->named_parameters(), "student", path);
-  const auto teacher_state = r.group("teacher");
-  s.teacher->load_state({teacher_state.begin(), teacher_state.end()});
-  s.optimizer->load(r.archive("optimizer"));
-  s.step = r.get_int("meta/step");
-  const auto states = r.tensor("meta/loader_states");
-  data::LoaderState ls;
-  const auto row = states[s.dist.rank];
-  ls.source.epoch = row[0].item<int64_t>();
-  ls.source.position = row[1].item<int64_t>();
-  ls.batches = row[2].item<int64_t>();
-  ls.seen = row[3].item<int64_t>();
-  ls.bad = row[4].item<int64_t>();
-  if (s.loader) s.loader->restore(ls);
-  spdlog::info("resumed from {} at step {}", path.string(), s.step);
+// Rank 0 evaluates; the others wait for it through the store with eval.train_wait_s (an evaluation may take longer
+// than dist.timeout_s, which would otherwise turn the next collective into a false dead-rank error). A failed
+// periodic evaluation is logged and counted (an "eval_failed" event); a failed final one ends the run with an error
+// once the last checkpoint and the export are written.
+void Trainer::Impl::evaluate(bool final_eval) {
+  if (!eval_hook) return;
+  std::string failure;
+  if (dist.is_main()) {
+    torch::NoGradGuard ng;
+    model->eval();
+    try {
+      metrics->event(step, "eval", eval_hook(model, step));
+    } catch (const std::exception& e) {
+      failure = e.what();
+      MetricRecord r;
+      r.set("eval_failed", 1.0);
+      metrics->event(step, "eval_failed", r);
+      spdlog::error("evaluation at step {} failed: {}", step, failure);
+    }
+    model->train();
+  }
+  dist::wait_for_main(dist, "eval/" + std::to_string(step), cfg.eval.train_wait_s);
+  if (final_eval && !failure.empty())
+    throw Error("the final evaluation failed: " + failure,
+                "the checkpoint and the export are written; run `tips eval --checkpoint` once the cause is fixed");
 }
 
-void Trainer::export_weights(const fs::path& dir) {
-  Impl& s = *impl_;
-  if (!s.dist.is_main()) return;
-  fs::create_directories(dir);
-  io::export_official(*s.model->vision, *s.model->text, io::OfficialPaths::in_dir(dir.string()),
-                      s.model->temperature().item<float>());
-  spdlog::info("exported official weights: {}/{{image,text}}_encoder.npz", dir.string());
+// One logged line of metrics.jsonl and the progress line.
+void Trainer::Impl::log_step(const StepResult& r, double data_s, double step_s, const EtaEstimator& eta) {
+  if (r.terms.get("caption_fallback_frac") > 0 && !warned_caption_fallback) {
+    warned_caption_fallback = true;
+    spdlog::warn("step {}: {:.1f} % of the captions came from data.captions.fallback_field='{}' because the drawn "
+                 "field is missing from the data (metrics.jsonl: caption_fallback_frac); check "
+                 "data.captions.stream1/stream2 against the manifest's fields, or set data.captions.missing=error",
+                 step, 100.0 * r.terms.get("caption_fallback_frac"), cfg.data.captions.fallback_field);
+  }
+  if (step % cfg.train.log_every != 0 && step != cfg.train.steps) return;
+  MetricRecord rec = r.terms;
+  rec.set("imgs_per_s", static_cast<double>(cfg.train.batch_size) / step_s);
+  rec.set("data_wait_pct", 100.0 * data_s / step_s);
+  rec.set("step_s", step_s);
+  rec.set("peak_rss_mib", sys::peak_rss_mib());
+  metrics->log(step, cfg.train.steps, rec, eta.eta_seconds(cfg.train.steps - step));
+}
+
+// A skipped (non-finite) step: counted; under nan_policy=stop, or after too many in a row, the run ends.
+void Trainer::Impl::on_skipped_step(const StepResult& r) {
+  ++consecutive_skips;
+  spdlog::warn("step {}: non-finite {} - step skipped ({} in a row)", step, r.nonfinite, consecutive_skips);
+  metrics->event(step, "skipped_step", r.terms);
+  if (cfg.train.nan_policy != NanPolicy::kStop && consecutive_skips <= cfg.train.max_nan_skips) return;
+  // No checkpoint here: the weights that led to a non-finite step are no state to resume from, and writing them
+  // would rotate a good checkpoint away. The newest one on disk is the last good state.
+  const auto last = newest_valid_checkpoint(run_dir / "checkpoints");
+  throw NumericsError("step " + std::to_string(step) + ": non-finite " + r.nonfinite +
+                          (cfg.train.nan_policy == NanPolicy::kStop ? "" : " (too many consecutive skips)"),
+                      (last ? "resume from " + last->string() + " (--resume auto) after lowering "
+                            : std::string("no checkpoint was written before; lower ")) +
+                          "optim.lr.start, raising loss.contrastive.temperature_init, or inspecting the data "
+                          "(metrics.jsonl has every term)");
 }
 
 void Trainer::train() {
   Impl& s = *impl_;
   const auto& cfg = s.cfg;
-  if (s.dist.is_main()) {
-    fs::create_directories(s.run_dir);
-    std::ofstream(s.run_dir / "config.yaml") << config::to_yaml(cfg, /*with_docs=*/true);
-    // What the run trains, for reports and the ablation table (rewritten on resume; the values do not change).
-    nlohmann::json info;
-    info["trainable_params"] = trainable_parameter_count();
-    info["ema_params"] = ema_parameter_count();
-    info["teacher_ema"] = ema_name(cfg.teacher.ema);
-    info["world_size"] = s.dist.world_size;
-    info["device"] = s.device.str();
-    info["precision"] = s.plan.bf16 ? "bf16" : "fp32";
-    info["global_batch"] = cfg.train.batch_size;
-    info["steps"] = cfg.train.steps;
-    std::ofstream(s.run_dir / "run_info.json") << info.dump(2) << "\n";
-  }
-  bool resumed = false;
-  if (cfg.ckpt.resume == "auto") {
-    if (const auto p = newest_valid_checkpoint(s.run_dir / "checkpoints")) load_checkpoint(*p), resumed = true;
-    else spdlog::info("--resume auto: no checkpoint in {}, starting fresh", (s.run_dir / "checkpoints").string());
-  } else if (!cfg.ckpt.resume.empty()) {
-    load_checkpoint(cfg.ckpt.resume);
-    resumed = true;
-  }
-  if (s.dist.is_main()) remove_partial_checkpoints(s.run_dir / "checkpoints");
-  s.metrics = std::make_unique<MetricsLogger>(s.run_dir, s.dist.is_main(), resumed);
+  s.write_run_files(*this);
+  const bool resumed = s.resume(*this);
+  // A resumed run's metrics.jsonl loses what was logged after the checkpoint: those steps are trained again.
+  s.metrics = std::make_unique<MetricsLogger>(s.run_dir, s.dist.is_main(), resumed ? s.step : -1);
   EtaEstimator eta;
-  // Rank 0 evaluates; the others wait for it through the store with eval.train_wait_s (an evaluation may take
-  // longer than dist.timeout_s, which would otherwise turn the next collective into a false dead-rank error).
-  auto run_eval = [&] {
-    if (!s.eval_hook) return;
-    if (s.dist.is_main()) {
-      torch::NoGradGuard ng;
-      s.model->eval();
-      const MetricRecord r = s.eval_hook(s.model, s.step);
-      s.model->train();
-      s.metrics->event(s.step, "eval", r);
-    }
-    dist::wait_for_main(s.dist, "eval/" + std::to_string(s.step), cfg.eval.train_wait_s);
-  };
+  const auto every = [&](int64_t n) { return n > 0 && s.step % n == 0 && s.step < cfg.train.steps; };
   s.model->train();
-  const int64_t images_per_step = cfg.train.batch_size;
-  bool warned_fallback = false;
   while (s.step < cfg.train.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto batches = next_batches();
     const auto t1 = std::chrono::steady_clock::now();
     const StepResult r = step(batches);
-    const auto t2 = std::chrono::steady_clock::now();
     const double data_s = std::chrono::duration<double>(t1 - t0).count();
-    const double step_s = std::chrono::duration<double>(t2 - t0).count();
+    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     eta.tick(step_s);
     if (r.skipped) {
-      ++s.consecutive_skips;
-      spdlog::warn("step {}: non-finite {} - step skipped ({} in a row)", s.step, r.nonfinite, s.consecutive_skips);
-      s.metrics->event(s.step, "skipped_step", r.terms);
-      if (cfg.train.nan_policy == NanPolicy::kStop || s.consecutive_skips > cfg.train.max_nan_skips) {
-        save_checkpoint();  // the weights are those before the bad step
-        throw NumericsError("step " + std::to_string(s.step) + ": non-finite " + r.nonfinite +
-                                (cfg.train.nan_policy == NanPolicy::kStop ? "" : " (too many consecutive skips)"),
-                            "checkpoint saved; lower optim.lr.start, raise loss.contrastive.temperature_init, or "
-                            "inspect the data (metrics.jsonl has every term)");
-      }
+      s.on_skipped_step(r);
       continue;
     }
     s.consecutive_skips = 0;
-    if (r.terms.get("caption_fallback_frac") > 0 && !warned_fallback) {
-      warned_fallback = true;
-      spdlog::warn("step {}: {:.1f} % of the captions came from data.captions.fallback_field='{}' because the drawn "
-                   "field is missing from the data (metrics.jsonl: caption_fallback_frac); check "
-                   "data.captions.stream1/stream2 against the manifest's fields, or set data.captions.missing=error",
-                   s.step, 100.0 * r.terms.get("caption_fallback_frac"), cfg.data.captions.fallback_field);
-    }
-    if (s.step % cfg.train.log_every == 0 || s.step == cfg.train.steps) {
-      MetricRecord rec = r.terms;
-      rec.set("imgs_per_s", images_per_step / step_s);
-      rec.set("data_wait_pct", 100.0 * data_s / step_s);
-      rec.set("step_s", step_s);
-      rec.set("peak_rss_mib", sys::peak_rss_mib());
-      s.metrics->log(s.step, cfg.train.steps, rec, eta.eta_seconds(cfg.train.steps - s.step));
-    }
-    if (cfg.train.eval_every > 0 && s.step % cfg.train.eval_every == 0 && s.step < cfg.train.steps) run_eval();
-    if (cfg.ckpt.every > 0 && s.step % cfg.ckpt.every == 0 && s.step < cfg.train.steps) save_checkpoint();
-    if (cfg.ckpt.export_every > 0 && s.step % cfg.ckpt.export_every == 0 && s.step < cfg.train.steps)
-      export_weights(s.run_dir / "exports" / ("step_" + std::to_string(s.step)));
+    s.log_step(r, data_s, step_s, eta);
+    if (every(cfg.train.eval_every)) s.evaluate(/*final_eval=*/false);
+    if (every(cfg.ckpt.every)) save_checkpoint();
+    if (every(cfg.ckpt.export_every)) export_weights(s.run_dir / "exports" / ("step_" + std::to_string(s.step)));
   }
   save_checkpoint();
   export_weights(s.run_dir / "export");
-  run_eval();
+  s.evaluate(/*final_eval=*/true);
 }
 
 }  // namespace tips::train

@@ -52,6 +52,19 @@ struct Trainer::Impl {
   torch::Tensor sync_grads();
   void clip_grads(double grad_norm);
   void apply_schedules(MetricRecord& rec);
+
+  // The loop's parts (trainer.cpp).
+  bool warned_caption_fallback = false;
+  void write_run_files(const Trainer& t) const;
+  bool resume(Trainer& t);
+  void evaluate(bool final_eval);
+  void log_step(const StepResult& r, double data_s, double step_s, const EtaEstimator& eta);
+  void on_skipped_step(const StepResult& r);
+
+  // Checkpoints (trainer_checkpoint.cpp).
+  bool state_is_finite(std::string& first_bad) const;  // every parameter and teacher tensor finite
+  bool write_checkpoint(const torch::Tensor& loader_states);
+  void check_resume_config(const config::RunConfig& saved, const std::filesystem::path& path) const;
 };
 
 }  // namespace tips::train

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "tips/core/error.h"
 
@@ -69,6 +70,8 @@ TEST(Config, ErrorsNameFileLineKeyAndHint) {
       {"", "optim.lr.start=-1", "command line 'optim.lr.start=-1'", "must be > 0"},
       {"", "model.num_heads=5", "must divide dim=384", "model.num_heads"},
       {"data: 3\n", "", "expected a section", "bad8.yaml:1:1"},
+      // A section check failing because of an override points at the override, not at the file's section.
+      {"optim:\n  lr:\n    start: 1.0e-3\n", "optim.lr.start=-1", "command line 'optim.lr.start=-1'", "must be > 0"},
   };
   int i = 0;
   for (const auto& c : cases) {
@@ -80,6 +83,21 @@ TEST(Config, ErrorsNameFileLineKeyAndHint) {
     EXPECT_NE(msg.find(c.expect1), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.expect2), std::string::npos) << msg;
   }
+}
+
+TEST(Config, DiffNamesChangedKeysAndWhetherTheyChangeResults) {
+  const RunConfig a = load({}, {});
+  const RunConfig b = load({}, {"train.batch_size=32", "train.log_every=7", "data.captions.stream2={caption_long: 1.0}"});
+  const auto changes = tips::config::diff(a, b);
+  std::map<std::string, bool> seen;
+  for (const auto& c : changes) seen[c.key] = c.changes_results;
+  ASSERT_EQ(seen.count("train.batch_size"), 1u);
+  EXPECT_TRUE(seen["train.batch_size"]);
+  ASSERT_EQ(seen.count("train.log_every"), 1u);
+  EXPECT_FALSE(seen["train.log_every"]);
+  EXPECT_EQ(seen.count("data.captions.stream2"), 1u);
+  EXPECT_EQ(changes.size(), 3u);
+  EXPECT_TRUE(tips::config::diff(a, a).empty());
 }
 
 TEST(Config, MissingFileIsAConfigError) {

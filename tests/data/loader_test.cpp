@@ -19,7 +19,7 @@ using tips::data::LoaderOptions;
 using tips::data::LoaderState;
 using tips::data::SourceItem;
 
-enum class Bad { kNone, kTruncated, kZeroBytes, kGarbage, kSourceError, kNoCaption };
+enum class Bad { kNone, kTruncated, kZeroBytes, kGarbage, kSourceError, kNoCaption, kNonUtf8, kNonUtf8Error };
 
 // A JPEG of h x w with per-sample content, and captions on every sample unless kNoCaption.
 SourceItem make_item(int i, Bad bad = Bad::kNone) {
@@ -44,6 +44,10 @@ SourceItem make_item(int i, Bad bad = Bad::kNone) {
     case Bad::kGarbage: s.image_bytes = std::string(300, '\x5a'); break;
     case Bad::kSourceError: item.error = "unreadable record"; break;
     case Bad::kNoCaption: s.captions.erase("caption_medium"), s.captions.erase("caption_long"); break;
+    // A caption with the bytes FF FE (a tab-separated manifest or a tar .txt member passes them through).
+    case Bad::kNonUtf8: s.captions["alt_text"] = "bag \xff\xfe"; s.captions["caption_medium"] = "a bag \xff\xfe"; break;
+    // What a JSON manifest line with those bytes gives: a parse error whose message quotes them.
+    case Bad::kNonUtf8Error: item.error = "[json.exception.parse_error.101] last read: '\"bag \xff\xfe'"; break;
     case Bad::kNone: break;
   }
   return item;
@@ -209,6 +213,32 @@ TEST(Loader, CorruptSamplesAreSkippedCountedAndQuarantined) {
     ASSERT_EQ(logged.count(key), 1u);
     EXPECT_EQ(logged[key].rfind(p, 0), 0u) << logged[key];
   }
+}
+
+// Invalid UTF-8 in a caption, or in the error text about a sample, is one counted skip: the quarantine log stays
+// valid JSON (the bytes are replaced) and names the sample. It used to end the run from the log writer.
+TEST(Loader, NonUtf8CaptionsAreCountedSkips) {
+  auto cfg = small_config(2);
+  cfg.loader.max_bad_fraction = 0.5;
+  auto o = small_options(4);
+  o.quarantine_path = temp_path("utf8.jsonl");
+  auto loader = make_loader(cfg, make_items(10, {{2, Bad::kNonUtf8}, {5, Bad::kNonUtf8Error}}), o);
+  std::set<std::string> keys;
+  for (int k = 0; k < 2; ++k)
+    for (const auto& key : loader->next().keys) keys.insert(key);
+  EXPECT_EQ(keys.count("s2") + keys.count("s5"), 0u);
+  EXPECT_EQ(loader->state().bad, 2);
+  loader.reset();
+  std::ifstream in(o.quarantine_path);
+  std::map<std::string, std::string> logged;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);  // valid UTF-8 JSON
+    logged[j.at("key").get<std::string>()] = j.at("reason").get<std::string>();
+  }
+  ASSERT_EQ(logged.count("s2"), 1u);
+  EXPECT_NE(logged["s2"].find("not valid UTF-8"), std::string::npos) << logged["s2"];
+  ASSERT_EQ(logged.count("s5"), 1u);
+  EXPECT_EQ(logged["s5"].rfind("source: ", 0), 0u);
 }
 
 TEST(Loader, TooManyBadSamplesThrowDataErrorWithCounts) {

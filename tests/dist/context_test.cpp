@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -129,6 +135,56 @@ TEST(DistContext, NcclOnCpuIsADistError) {
     EXPECT_NE(std::string(e.what()).find("needs CUDA"), std::string::npos) << e.what();
     EXPECT_NE(e.hint().find("gloo"), std::string::npos);
   }
+}
+
+// A listening socket on a free port that is not a c10d store: it accepts and never answers.
+struct SilentListener {
+  int fd = -1;
+  int port = 0;
+  SilentListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd, 8);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~SilentListener() { ::close(fd); }
+};
+
+double seconds_to_fail(const DistEnv& env, double timeout_s) {
+  tips::dist::DistConfig cfg;
+  cfg.timeout_s = timeout_s;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(tips::dist::init(cfg, env), tips::DistError);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Every rendezvous path ends within dist.timeout_s: a worker whose MASTER_PORT is held by a program that is not a
+// c10d store (it used to wait forever), and a lone rank 0 of a 2-rank job (it used to take twice the timeout).
+TEST(DistContext, RendezvousEndsWithinTheTimeout) {
+  SilentListener other_program;
+  DistEnv worker;
+  worker.rank = 1;
+  worker.world_size = 2;
+  worker.local_rank = 1;
+  worker.local_world_size = 2;
+  worker.master_addr = "127.0.0.1";
+  worker.master_port = other_program.port;
+  EXPECT_LT(seconds_to_fail(worker, 2.0), 3.5);
+
+  SilentListener free_port;  // closed below: rank 0 may bind it, and no rank 1 ever comes
+  DistEnv lone = worker;
+  lone.rank = 0;
+  lone.local_rank = 0;
+  lone.master_port = free_port.port;
+  ::close(free_port.fd);
+  free_port.fd = -1;
+  EXPECT_LT(seconds_to_fail(lone, 2.0), 3.5);
 }
 
 }  // namespace

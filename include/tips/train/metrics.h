@@ -38,8 +38,10 @@ std::string format_duration(double seconds);
 
 class MetricsLogger {
  public:
-  // enabled=false (non-zero ranks): every call is a no-op. append=true continues an existing file (resume).
-  MetricsLogger(const std::filesystem::path& run_dir, bool enabled, bool append);
+  // enabled=false (non-zero ranks): every call is a no-op. resumed_step < 0 starts a new metrics.jsonl; >= 0
+  // continues the existing one after dropping its records of later steps (logged after the checkpoint the run
+  // resumed from, and trained again now). Throws DataError when the file cannot be written.
+  MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step);
   // Writes {"step": step, ...record} to metrics.jsonl (flushed) and prints the progress line.
   void log(int64_t step, int64_t total_steps, const MetricRecord& record, double eta_s);
   // A free-form event (eval results, checkpoint written, skipped step) as a JSON line with "event": name.

@@ -28,7 +28,8 @@ tips::cli::Registrar reg("import", "load an official TIPS .npz pair into the con
                          [](CLI::App& app) {
   auto opts = std::make_shared<Opts>();
   tips::cli::add_config_args(app, opts->config);
-  app.add_option("--weights-dir", opts->weights.weights_dir, "folder with image_encoder.npz + text_encoder.npz")
+  app.add_option("--weights-dir", opts->weights.weights_dir,
+                 "folder with image_encoder.npz + text_encoder.npz, or a .safetensors file")
       ->required();
   app.add_option("--re-export", opts->re_export, "write the imported weights again to this folder");
   return [opts] {

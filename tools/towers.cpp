@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -9,12 +10,15 @@
 #include "tips/core/rng.h"
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
+#include "tips/train/weights.h"
 
 namespace tips::cli {
 
 void add_weight_args(CLI::App& app, WeightArgs& args) {
   app.add_option("--weights-dir", args.weights_dir, "folder with the official pair image_encoder.npz + text_encoder.npz");
-  app.add_option("--checkpoint", args.checkpoint, "a `tips train` checkpoint: its student towers (and config)");
+  app.add_option("--checkpoint", args.checkpoint,
+                 "a `tips train` checkpoint, or a .safetensors file from `tips export --format safetensors` (its "
+                 "towers, and its config when no -c is given)");
   app.add_option("--init", args.init, "'random': seeded random init from the config instead of weights")
       ->check(CLI::IsMember({"random"}));
   app.add_option("--seed", args.seed, "seed of --init random")->capture_default_str();
@@ -22,29 +26,26 @@ void add_weight_args(CLI::App& app, WeightArgs& args) {
 
 config::RunConfig load_config(const ConfigArgs& config, const std::string& checkpoint) {
   if (checkpoint.empty() || !config.files.empty()) return config::load(config.files, config.overrides);
-  // The checkpoint's own resolved config, through the regular validation, plus the command-line overrides.
-  const std::string yaml = train::CheckpointReader(checkpoint).get_string("meta/config");
-  return config::load_from_string(yaml, config.overrides, checkpoint + ":meta/config");
+  // The file's own resolved config, through the regular validation, plus the command-line overrides.
+  const auto weights = train::read_weights(checkpoint);
+  if (weights.config_yaml.empty())
+    throw ConfigError(checkpoint + " carries no config", "give the model's config with -c");
+  return config::load_from_string(weights.config_yaml, config.overrides, checkpoint + ":config");
 }
 
 Towers load_checkpoint_towers(const config::RunConfig& cfg, const std::string& checkpoint) {
-  const train::CheckpointReader reader(checkpoint);
-  const auto student = reader.group("student");
-  // TipsModel names its towers "vision.*" / "text.*"; the bare encoders take the remainder.
-  auto tower = [&](const std::string& prefix) {
-    std::map<std::string, torch::Tensor> out;
-    for (const auto& [name, t] : student)
-      if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = t;
-    return out;
-  };
+  return towers_from(cfg, train::read_weights(checkpoint));
+}
+
+Towers towers_from(const config::RunConfig& cfg, const train::WeightSet& weights) {
   Towers t;
   t.vision = model::VisionTransformer(cfg.model);
   t.text = model::TextEncoder(cfg.text);
-  train::load_named(tower("vision."), t.vision->named_parameters(), "student vision", checkpoint);
-  train::load_named(tower("text."), t.text->named_parameters(), "student text", checkpoint);
-  if (const auto it = student.find("log_temperature"); it != student.end())
-    t.temperature = static_cast<float>(it->second.exp().item<double>());
-  t.source = checkpoint + " (step " + std::to_string(reader.get_int("meta/step")) + ")";
+  train::load_vision_weights(t.vision, weights);
+  const double temperature = train::load_text_weights(t.text, weights);
+  if (temperature > 0) t.temperature = static_cast<float>(temperature);
+  t.weights = weights;
+  t.source = weights.source;
   return t;
 }
 
@@ -53,26 +54,33 @@ Towers load_towers(const config::RunConfig& cfg, const WeightArgs& args) {
   if (sources != 1)
     throw ConfigError("give exactly one weight source: --weights-dir DIR, --checkpoint FILE or --init random",
                       "--weights-dir takes a folder written by `tips export` or the official TIPS .npz pair; "
-                      "--checkpoint a file from <run_dir>/checkpoints/");
-  if (!args.checkpoint.empty()) return load_checkpoint_towers(cfg, args.checkpoint);
+                      "--checkpoint a file from <run_dir>/checkpoints/ or a .safetensors export");
+  if (args.init.empty()) return towers_from(cfg, train::read_weights(args.checkpoint.empty() ? args.weights_dir
+                                                                                           : args.checkpoint));
   Towers t;
   t.vision = model::VisionTransformer(cfg.model, args.seed);
   t.text = model::TextEncoder(cfg.text, rng::derive(args.seed, 1));
-  if (!args.init.empty()) {
-    t.source = "random init (seed " + std::to_string(args.seed) + ")";
-    return t;
-  }
-  const auto paths = io::OfficialPaths::in_dir(args.weights_dir);
-  io::import_image_encoder(paths.image_npz, *t.vision);
-  t.temperature = io::import_text_encoder(paths.text_npz, *t.text).temperature;
-  t.source = args.weights_dir;
+  t.source = "random init (seed " + std::to_string(args.seed) + ")";
   return t;
 }
 
-void export_towers(const Towers& towers, const std::string& dir) {
+void export_towers(const Towers& towers, const std::string& dir, const std::string& format,
+                   const config::RunConfig& cfg) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw CheckpointError("cannot create output folder '" + dir + "': " + ec.message());
+  if (format == "safetensors") {
+    // The towers as loaded, plus what else the source held (a checkpoint's heads and EMA heads).
+    std::map<std::string, torch::Tensor> tensors = towers.weights.tensors;
+    for (const auto& item : towers.vision->named_parameters()) tensors["vision." + item.key()] = item.value();
+    for (const auto& item : towers.text->named_parameters()) tensors["text." + item.key()] = item.value();
+    if (towers.temperature) tensors["log_temperature"] = torch::tensor(std::log(*towers.temperature));
+    const std::string path = dir + "/model.safetensors";
+    train::export_safetensors(tensors, path, config::to_yaml(cfg));
+    spdlog::info("wrote {} ({} tensors, {:.1f} MiB)", path, tensors.size(),
+                 std::filesystem::file_size(path) / 1048576.0);
+    return;
+  }
   const auto paths = io::OfficialPaths::in_dir(dir);
   io::export_official(*towers.vision, *towers.text, paths, towers.temperature);
   for (const auto& p : {paths.image_npz, paths.text_npz})

@@ -11,6 +11,7 @@
 #include "tips/config/config.h"
 #include "tips/model/text_encoder.h"
 #include "tips/model/vit.h"
+#include "tips/train/weights.h"
 
 namespace tips::cli {
 
@@ -19,6 +20,8 @@ struct Towers {
   model::TextEncoder text{nullptr};
   std::optional<float> temperature;  // from the text file's `temperature` scalar, when imported
   std::string source;                // "random init (seed 3)", "weights/" ... for logs
+  train::WeightSet weights;          // everything the source file held (heads too, for a checkpoint); empty for
+                                     // a random init
 };
 
 struct WeightArgs {
@@ -37,10 +40,14 @@ config::RunConfig load_config(const ConfigArgs& config, const std::string& check
 // Throws ConfigError when no source or several are given, CheckpointError when the files do not match.
 Towers load_towers(const config::RunConfig& cfg, const WeightArgs& args);
 
-// The student towers (and contrastive temperature) of a training checkpoint, strictly.
+// The student towers (and contrastive temperature) of a training checkpoint or safetensors file, strictly.
 Towers load_checkpoint_towers(const config::RunConfig& cfg, const std::string& checkpoint);
+// Both towers of cfg, filled strictly from `weights`.
+Towers towers_from(const config::RunConfig& cfg, const train::WeightSet& weights);
 
-// Writes dir/image_encoder.npz and dir/text_encoder.npz (creating dir); logs the paths and sizes.
-void export_towers(const Towers& towers, const std::string& dir);
+// format "npz": dir/image_encoder.npz and dir/text_encoder.npz (the official pair); "safetensors":
+// dir/model.safetensors with the towers, the source's heads and EMA heads, and cfg as metadata. Creates dir.
+void export_towers(const Towers& towers, const std::string& dir, const std::string& format = "npz",
+                   const config::RunConfig& cfg = {});
 
 }  // namespace tips::cli

@@ -84,6 +84,9 @@ void visit_train(V& v, C& c) {
   v.choice("nan_policy", c.nan_policy, kNanNames, "on a non-finite loss or gradient");
   v.field("max_nan_skips", c.max_nan_skips, "consecutive skipped steps before stopping");
   v.field("threads", c.threads, "intra-op threads; 0 = default");
+  v.field("init_from", c.init_from,
+          "start from weights: a checkpoint, a folder with the official .npz pair, or .safetensors (step 0)");
+  v.field("init_teacher_heads", c.init_teacher_heads, "with init_from a checkpoint: also load its EMA teacher heads");
   v.check("steps", c.steps >= 1, "must be >= 1, got " + std::to_string(c.steps));
   v.check("batch_size", c.batch_size >= 1, "must be >= 1, got " + std::to_string(c.batch_size));
   v.check("log_every", c.log_every >= 1, "must be >= 1");

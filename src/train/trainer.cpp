@@ -15,6 +15,7 @@
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
 #include "tips/train/schedule.h"
+#include "tips/train/weights.h"
 #include "trainer_impl.h"
 
 namespace fs = std::filesystem;
@@ -67,6 +68,17 @@ void check_writable(const fs::path& run_dir) {
                     "choose a folder you can write to (train.run_dir=...), or fix its permissions");
 }
 
+// The EMA heads of an init_from checkpoint (else the Teacher's copies of the loaded student heads stay).
+void init_teacher_heads(Teacher& teacher, const WeightSet& init, const config::RunConfig& cfg) {
+  if (cfg.train.init_from.empty() || cfg.teacher.ema == EmaScope::kNone || !init.has_group("teacher.heads"))
+    throw ConfigError("train.init_teacher_heads=true needs train.init_from to be a `tips train` checkpoint with EMA "
+                      "teacher heads, and teacher.ema to keep a copy",
+                      "set train.init_teacher_heads=false to start the teacher heads from the loaded student heads");
+  load_named(init.group("teacher.heads"), teacher.teacher_heads()->named_parameters(), "teacher heads",
+             cfg.train.init_from);
+  spdlog::info("train.init_from: teacher heads from {}", init.source);
+}
+
 const char* ema_name(EmaScope s) {
   return s == EmaScope::kHeadOnly ? "head_only" : s == EmaScope::kFull ? "full" : "none";
 }
@@ -98,11 +110,15 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   if (s.dist.is_main()) check_writable(s.run_dir);
 
   s.model = model::TipsModel(model_config(cfg));
+  const WeightSet init = cfg.train.init_from.empty() ? WeightSet{} : read_weights(cfg.train.init_from);
+  if (!cfg.train.init_from.empty())
+    for (const auto& line : load_model_weights(s.model, init, {})) spdlog::info("train.init_from: {}", line);
   s.model->to(s.device);
   s.model->vision->set_activation_checkpointing(cfg.train.activation_checkpointing);
   dist::broadcast_module(s.dist, *s.model, cfg.dist.bucket_mb);
   s.teacher = std::make_unique<Teacher>(cfg.teacher, target_norm(cfg.loss.dino), target_norm(cfg.loss.ibot),
                                         s.model->heads, s.model->vision.ptr());
+  if (cfg.train.init_teacher_heads) init_teacher_heads(*s.teacher, init, cfg);
   for (const auto& item : s.model->named_parameters()) {
     const std::string& name = item.key();
     int64_t layer = std::numeric_limits<int64_t>::min();
@@ -164,6 +180,7 @@ int64_t Trainer::trainable_parameter_count() const {
   return n;
 }
 int64_t Trainer::ema_parameter_count() const { return impl_->teacher->parameter_count(); }
+int64_t Trainer::optimizer_state_bytes() const { return impl_->optimizer->state_bytes(); }
 model::TipsModel& Trainer::model() { return impl_->model; }
 Teacher& Trainer::teacher() { return *impl_->teacher; }
 const dist::DistContext& Trainer::dist() const { return impl_->dist; }

@@ -47,6 +47,12 @@ struct TrainConfig {
   NanPolicy nan_policy = NanPolicy::kSkip;
   int64_t max_nan_skips = 20;         // consecutive skipped steps before giving up
   int64_t threads = 0;                // intra-op threads; 0 = LibTorch default
+  // Start from existing weights (train/weights.h): a `tips train` checkpoint, a folder with the official .npz pair
+  // or a .safetensors file. Step 0, a fresh optimizer and schedule; position tables resized; strict keys and
+  // shapes. A checkpoint found by ckpt.resume later wins (an interrupted run continues where it stopped).
+  std::string init_from;
+  bool init_teacher_heads = false;    // with init_from a checkpoint: also its EMA teacher heads (else copies of the
+                                      // loaded student heads)
 };
 
 struct CheckpointConfig {

@@ -66,6 +66,7 @@ class Trainer {
   // Parameters the optimizer updates (student towers + heads + temperature) and EMA copies the teacher holds.
   int64_t trainable_parameter_count() const;
   int64_t ema_parameter_count() const;
+  int64_t optimizer_state_bytes() const;  // 0 before the first step (and after train.init_from: a fresh optimizer)
   model::TipsModel& model();
   Teacher& teacher();
   const dist::DistContext& dist() const;

@@ -12,6 +12,8 @@ const NameTable<loss::ClsChoice> kDinoClsNames{
     {"cls1", loss::ClsChoice::kCls1}, {"cls2", loss::ClsChoice::kCls2}, {"both", loss::ClsChoice::kBoth}};
 const NameTable<loss::PatchSource> kPatchSourceNames{{"local", loss::PatchSource::kLocal},
                                                      {"global", loss::PatchSource::kGlobal}};
+const NameTable<loss::DistillKind> kDistillKindNames{{"cosine", loss::DistillKind::kCosine},
+                                                    {"smooth_l1", loss::DistillKind::kSmoothL1}};
 const NameTable<loss::Centering> kCenteringNames{{"ema", loss::Centering::kEma},
                                                  {"sinkhorn", loss::Centering::kSinkhorn}};
 
@@ -64,6 +66,17 @@ void visit_loss(V& v, C& c) {
   v.section("koleo", [&] {
     v.field("weight", c.koleo.weight, "KoLeo regulariser on CLS; 0 disables");
     v.check("weight", c.koleo.weight >= 0, "must be >= 0");
+  });
+  v.section("distill", [&] {
+    auto& d = c.distill;
+    v.field("weight", d.weight, "feature distillation from a frozen teacher (teacher.targets=features); 0 disables");
+    v.field("cls_weight", d.cls_weight, "weight of the two CLS tokens' term");
+    v.field("patch_weight", d.patch_weight, "weight of the patch tokens' term");
+    v.field("all_patches", d.all_patches, "patch term on every patch (iBOT++ weighting); false: masked patches only");
+    v.choice("kind", d.kind, kDistillKindNames, "token distance: cosine | smooth_l1");
+    v.check("weight", d.weight >= 0, "must be >= 0");
+    v.check("cls_weight", d.cls_weight >= 0, "must be >= 0");
+    v.check("patch_weight", d.patch_weight >= 0, "must be >= 0");
   });
   v.section("patch_text", [&] {
     auto& p = c.patch_text;

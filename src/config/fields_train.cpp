@@ -10,6 +10,13 @@ const NameTable<train::ScheduleShape> kShapeNames{{"cosine", train::ScheduleShap
 const NameTable<train::EmaScope> kEmaNames{{"head_only", train::EmaScope::kHeadOnly},
                                            {"full", train::EmaScope::kFull},
                                            {"none", train::EmaScope::kNone}};
+const NameTable<train::TeacherSource> kTeacherSourceNames{{"ema", train::TeacherSource::kEma},
+                                                   {"frozen", train::TeacherSource::kFrozen}};
+const NameTable<train::DistillTargets> kDistillTargetNames{{"heads", train::DistillTargets::kHeads},
+                                                    {"features", train::DistillTargets::kFeatures}};
+const NameTable<train::TextInit> kTextInitNames{{"scratch", train::TextInit::kScratch},
+                                                {"copy_frozen", train::TextInit::kCopyFrozen},
+                                                {"copy_trained", train::TextInit::kCopyTrained}};
 const NameTable<train::OptimizerKind> kOptNames{{"adamw", train::OptimizerKind::kAdamW},
                                                 {"adafactor", train::OptimizerKind::kAdafactor}};
 const NameTable<train::Precision> kPrecisionNames{{"fp32", train::Precision::kFp32},
@@ -36,10 +43,19 @@ TIPS_INSTANTIATE_VISIT(visit_schedule, train::ScheduleConfig)
 
 template <class V, class C>
 void visit_teacher(V& v, C& c) {
-  v.choice("ema", c.ema, kEmaNames, "which teacher weights keep an EMA copy");
+  v.choice("source", c.source, kTeacherSourceNames, "ema = self-distillation; frozen = distil a fixed teacher model");
+  v.choice("ema", c.ema, kEmaNames, "which teacher weights keep an EMA copy (source ema)");
   v.section("momentum", [&] { visit_schedule(v, c.momentum); });
   v.check("momentum", c.momentum.start >= 0 && c.momentum.start <= 1 && c.momentum.end >= 0 && c.momentum.end <= 1,
           "momentum.start and momentum.end must be in [0, 1]");
+  v.field("weights", c.weights, "frozen: checkpoint, official .npz pair folder or .safetensors of the teacher");
+  v.section("model", [&] { visit_vision(v, c.model); });
+  v.choice("targets", c.targets, kDistillTargetNames, "frozen: heads (prototype distributions) | features (tokens)");
+  v.field("image_size", c.image_size, "frozen: the teacher's input side (pixels); 0 = the student's global crop");
+  v.choice("text", c.text, kTextInitNames, "frozen: the student's text tower: scratch | copy_frozen | copy_trained");
+  v.check("image_size", c.image_size >= 0, "must be >= 0");
+  v.check("weights", c.source != train::TeacherSource::kFrozen || !c.weights.empty(),
+          "teacher.source=frozen needs the teacher's weights (a checkpoint, a .npz pair folder or .safetensors)");
 }
 TIPS_INSTANTIATE_VISIT(visit_teacher, train::TeacherConfig)
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "init_impl.h"
 #include "tips/core/rng.h"
 
 namespace tips::model {
@@ -14,6 +15,11 @@ TipsModelImpl::TipsModelImpl(const TipsModelConfig& cfg) : cfg_(cfg) {
   vision = register_module("vision", VisionTransformer(cfg.vision, rng::derive(cfg.seed, 0x11)));
   text = register_module("text", TextEncoder(cfg.text, rng::derive(cfg.seed, 0x22)));
   heads = register_module("heads", ProjectionHeads(cfg.heads, cfg.vision.dim, rng::derive(cfg.seed, 0x33)));
+  if (cfg.distill_dim > 0) {
+    distill = register_module("distill", torch::nn::Linear(cfg.vision.dim, cfg.distill_dim));
+    at::Generator gen = rng::generator(rng::derive(cfg.seed, 0x44));
+    init::linear(*distill, cfg.vision.init_std, gen);
+  }
   log_temperature = register_parameter("log_temperature", torch::full({}, std::log(cfg.temperature_init)),
                                        cfg.learn_temperature);
   logit_bias = register_parameter("logit_bias", torch::full({}, cfg.logit_bias_init), cfg.learn_temperature);

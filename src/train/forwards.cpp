@@ -1,5 +1,7 @@
 #include "tips/train/forwards.h"
 
+#include <cmath>
+
 #include "tips/core/compat.h"
 
 namespace tips::train {
@@ -42,6 +44,31 @@ void text_forwards(const StepPlan& plan, model::TipsModel& model, const data::Ba
   }
 }
 
+// The frozen teacher's features on the student's patch grid: the crops resized to the teacher's input side, and
+// its (h x h) patch tokens bilinearly resampled to the student's (g x g) grid when the two differ (another patch
+// size or resolution). CLS tokens need no resampling.
+model::VisionOutput frozen_teacher_features(const StepPlan& plan, model::VisionTransformer& backbone,
+                                            const torch::Tensor& globals) {
+  torch::Tensor inputs = globals;
+  if (globals.size(-1) != plan.teacher_image_size)
+    inputs = F::interpolate(globals, F::InterpolateFuncOptions()
+                                         .size(std::vector<int64_t>{plan.teacher_image_size, plan.teacher_image_size})
+                                         .mode(torch::kBilinear)
+                                         .align_corners(false));
+  model::VisionOutput out = teacher_features(backbone, inputs, plan.bf16);
+  const int64_t n = out.patches.size(1), side = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(n))));
+  if (side != plan.student_grid) {
+    torch::NoGradGuard no_grad;
+    const auto grid = out.patches.to(torch::kFloat).transpose(1, 2).reshape({out.patches.size(0), -1, side, side});
+    const auto resized = F::interpolate(grid, F::InterpolateFuncOptions()
+                                                  .size(std::vector<int64_t>{plan.student_grid, plan.student_grid})
+                                                  .mode(torch::kBilinear)
+                                                  .align_corners(false));
+    out.patches = resized.flatten(2).transpose(1, 2).contiguous();  // (G*B, g*g, D_teacher)
+  }
+  return out;
+}
+
 }  // namespace
 
 model::VisionOutput teacher_features(model::VisionTransformer& backbone, const torch::Tensor& globals, bool bf16) {
@@ -68,6 +95,11 @@ StepForwards run_forwards(const StepPlan& plan, model::TipsModel& model, const T
     case TeacherPass::kEmaBackbone: {
       auto backbone = teacher.teacher_backbone(model->vision);
       out.teacher = teacher_features(backbone, globals, plan.bf16);
+      break;
+    }
+    case TeacherPass::kFrozen: {
+      auto backbone = teacher.teacher_backbone(model->vision);
+      out.teacher = frozen_teacher_features(plan, backbone, globals);
       break;
     }
   }

@@ -38,6 +38,7 @@ LossTerms make_loss_terms(const config::RunConfig& cfg) {
   if (l.dino.weight > 0) terms.push_back(terms::make_dino(cfg));
   if (l.ibot.weight > 0) terms.push_back(terms::make_ibot(cfg));
   if (l.koleo.weight > 0) terms.push_back(terms::make_koleo(cfg));
+  if (l.distill.weight > 0) terms.push_back(terms::make_distill(cfg));
   return terms;
 }
 

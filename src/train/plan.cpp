@@ -5,6 +5,7 @@
 
 #include "tips/model/heads.h"
 #include "tips/model/param_count.h"
+#include "tips/train/frozen_teacher.h"
 #include "tips/train/step_plan.h"
 
 namespace tips::train {
@@ -40,6 +41,8 @@ double step_flops(const config::RunConfig& cfg, EmaScope ema) {
   if (plan.masked_student) per_global += 3 * g;
   if (plan.unmasked_student) per_global += 3 * g;
   if (plan.teacher == TeacherPass::kStudentNoGrad || plan.teacher == TeacherPass::kEmaBackbone) per_global += g;
+  if (plan.teacher == TeacherPass::kFrozen)  // forward only: no gradient reaches the frozen model
+    per_global += vit_forward_flops(cfg.teacher.model, patches_of(plan.teacher_image_size, cfg.teacher.model.patch_size));
   double per_image = per_global * static_cast<double>(crops.global_count);
   if (plan.local_student) per_image += 3 * static_cast<double>(crops.local_count) * loc;
   per_image += 3 * static_cast<double>(plan.text_streams) * text_forward_flops(cfg.text);
@@ -82,6 +85,12 @@ Plan make_plan(const config::RunConfig& cfg) {
   plan.contrastive_scalars =
       cfg.loss.contrastive.weight > 0 ? (cfg.loss.contrastive.kind == loss::ContrastiveKind::kSigmoid ? 2 : 1) : 0;
   plan.configured = cfg.teacher.ema;
+  plan.frozen_teacher = frozen_teacher_parameter_count(cfg);
+  if (cfg.teacher.source == TeacherSource::kFrozen && cfg.teacher.text == TextInit::kCopyFrozen) {
+    plan.frozen_text = plan.student_text;  // copied from the teacher and never trained
+    plan.student_text = 0;
+  }
+  if (cfg.loss.distill.weight > 0) plan.distill_projection = (cfg.model.dim + 1) * cfg.teacher.model.dim;
 
   std::ostringstream v, t, h, b;
   v << (m.preset.empty() ? "custom" : m.preset) << "/" << m.patch_size << " D=" << m.dim << " depth=" << m.depth
@@ -97,15 +106,24 @@ Plan make_plan(const config::RunConfig& cfg) {
   plan.text_desc = t.str();
   plan.heads_desc = h.str();
   plan.batch_desc = b.str();
+  if (plan.frozen_teacher > 0) {
+    const auto& tm = cfg.teacher.model;
+    std::ostringstream f;
+    f << "frozen " << (tm.preset.empty() ? "custom" : tm.preset) << "/" << tm.patch_size << " D=" << tm.dim
+      << " depth=" << tm.depth << ", targets " << (cfg.teacher.targets == DistillTargets::kHeads ? "heads" : "features");
+    plan.teacher_desc = f.str();
+  }
 
   for (EmaScope ema : {EmaScope::kHeadOnly, EmaScope::kFull, EmaScope::kNone}) {
     PolicyPlan p;
     p.ema = ema;
-    p.teacher_vision = ema == EmaScope::kFull ? plan.student_vision : 0;
-    p.teacher_heads = ema == EmaScope::kNone ? 0 : plan.student_heads;
-    p.trainable = plan.student_vision + plan.student_text + plan.student_heads + plan.contrastive_scalars;
+    const bool ema_teacher = plan.frozen_teacher == 0;  // a frozen teacher keeps no EMA copy under any policy
+    p.teacher_vision = ema_teacher && ema == EmaScope::kFull ? plan.student_vision : 0;
+    p.teacher_heads = ema_teacher && ema != EmaScope::kNone ? plan.student_heads : 0;
+    p.trainable = plan.student_vision + plan.student_text + plan.student_heads + plan.contrastive_scalars +
+                  plan.distill_projection;
     p.ema_total = p.teacher_vision + p.teacher_heads;
-    p.total = p.trainable + p.ema_total;
+    p.total = p.trainable + p.ema_total + plan.frozen_teacher + plan.frozen_text;
     p.training_params = plan.student_vision + p.teacher_vision + plan.student_heads + p.teacher_heads;
     p.flops_per_step = step_flops(cfg, ema);
     p.memory_bytes = 4.0 * static_cast<double>(p.total) + (4.0 + 8.0) * static_cast<double>(p.trainable);
@@ -118,7 +136,9 @@ std::string format_plan(const Plan& plan) {
   std::ostringstream os;
   char line[256];
   os << "vision: " << plan.vision_desc << "\ntext:   " << plan.text_desc << "\nheads:  " << plan.heads_desc
-     << "\nbatch:  " << plan.batch_desc << "\n\n";
+     << "\nbatch:  " << plan.batch_desc << "\n";
+  if (!plan.teacher_desc.empty()) os << "teacher: " << plan.teacher_desc << "\n";
+  os << "\n";
   auto row = [&](const char* label, auto value_of) {
     std::snprintf(line, sizeof line, "%-44s", label);
     os << line;
@@ -137,6 +157,11 @@ std::string format_plan(const Plan& plan) {
   row("contrastive scalars (temperature, bias)", [&](const PolicyPlan&) { return std::to_string(plan.contrastive_scalars); });
   row("teacher vision (EMA copy)", [](const PolicyPlan& p) { return millions(p.teacher_vision); });
   row("teacher heads (EMA copy)", [](const PolicyPlan& p) { return millions(p.teacher_heads); });
+  if (plan.frozen_teacher > 0) {
+    row("frozen teacher (no grad, no optimizer state)", [&](const PolicyPlan&) { return millions(plan.frozen_teacher); });
+    row("frozen student text (copied from teacher)", [&](const PolicyPlan&) { return millions(plan.frozen_text); });
+    row("distill projection", [&](const PolicyPlan&) { return millions(plan.distill_projection); });
+  }
   row("trainable", [](const PolicyPlan& p) { return millions(p.trainable); });
   row("EMA (teacher only)", [](const PolicyPlan& p) { return millions(p.ema_total); });
   row("total held", [](const PolicyPlan& p) { return millions(p.total); });

@@ -20,6 +20,7 @@ std::string weight_text(double w) {
 // backbone (head_only, none) and that forward is deterministic (no stochastic depth). Otherwise a separate
 // no-grad pass in eval mode, of the student (head_only, none) or of the EMA copy (full).
 TeacherPass pick_teacher_pass(const config::RunConfig& cfg, bool unmasked_student) {
+  if (cfg.teacher.source == TeacherSource::kFrozen) return TeacherPass::kFrozen;
   if (cfg.teacher.ema == EmaScope::kFull) return TeacherPass::kEmaBackbone;
   if (unmasked_student && cfg.model.drop_path == 0.0) return TeacherPass::kSharedStudent;
   return TeacherPass::kStudentNoGrad;
@@ -42,6 +43,32 @@ void pick_precision(const config::RunConfig& cfg, const torch::Device& device, S
                                         : "bf16 autocast, emulated: this CPU has no AVX512-BF16 / AMX (slower than fp32)";
 }
 
+// A frozen teacher gives either prototype distributions from its heads (read by the DINO / iBOT terms) or its tokens
+// (read by the distill term); a config mixing the two, or reading neither, would silently train something else.
+void check_teacher_source(const config::RunConfig& cfg) {
+  const auto& t = cfg.teacher;
+  const auto& l = cfg.loss;
+  const bool ssl = l.dino.weight > 0 || l.ibot.weight > 0;
+  if (t.source != TeacherSource::kFrozen) {
+    if (l.distill.weight > 0)
+      throw ConfigError("loss.distill.weight > 0 needs a frozen teacher (teacher.source=frozen, teacher.targets="
+                        "features)", "set teacher.source=frozen and teacher.weights=..., or loss.distill.weight=0");
+    if (t.text != TextInit::kScratch)
+      throw ConfigError("teacher.text copies the frozen teacher's text tower, but teacher.source is ema",
+                        "set teacher.text=scratch, or teacher.source=frozen");
+    return;
+  }
+  if (t.targets == DistillTargets::kHeads && (!ssl || l.distill.weight > 0))
+    throw ConfigError("teacher.targets=heads: the frozen teacher's heads are read by loss.dino / loss.ibot, and "
+                      "loss.distill is for teacher.targets=features",
+                      "set loss.dino.weight and/or loss.ibot.weight > 0 and loss.distill.weight=0, or use "
+                      "teacher.targets=features with loss.distill.weight > 0");
+  if (t.targets == DistillTargets::kFeatures && (ssl || l.distill.weight <= 0))
+    throw ConfigError("teacher.targets=features: the frozen teacher's tokens are read by loss.distill alone",
+                      "set loss.distill.weight > 0 and loss.dino.weight=0, loss.ibot.weight=0 (or use "
+                      "teacher.targets=heads with a teacher checkpoint that has heads)");
+}
+
 }  // namespace
 
 const char* teacher_pass_name(TeacherPass pass) {
@@ -50,11 +77,13 @@ const char* teacher_pass_name(TeacherPass pass) {
     case TeacherPass::kSharedStudent: return "shared with the unmasked student forward (detached)";
     case TeacherPass::kStudentNoGrad: return "student backbone, separate no-grad eval-mode pass";
     case TeacherPass::kEmaBackbone: return "EMA backbone copy, no-grad eval-mode pass";
+    case TeacherPass::kFrozen: return "frozen teacher model, no-grad eval-mode pass";
   }
   return "?";
 }
 
 StepPlan make_step_plan(const config::RunConfig& cfg, const torch::Device& device) {
+  check_teacher_source(cfg);
   StepPlan plan;
   plan.terms = make_loss_terms(cfg);
   if (plan.terms.empty())
@@ -70,6 +99,9 @@ StepPlan make_step_plan(const config::RunConfig& cfg, const torch::Device& devic
     plan.text_streams = std::max(plan.text_streams, n.text_streams);
   }
   if (teacher) plan.teacher = pick_teacher_pass(cfg, plan.unmasked_student);
+  plan.student_grid = cfg.data.crops.global_size / cfg.model.patch_size;
+  if (plan.teacher == TeacherPass::kFrozen)
+    plan.teacher_image_size = cfg.teacher.image_size > 0 ? cfg.teacher.image_size : cfg.data.crops.global_size;
   pick_precision(cfg, device, plan);
   return plan;
 }
@@ -86,7 +118,9 @@ std::vector<std::pair<std::string, std::string>> describe(const StepPlan& plan) 
   add(plan.local_student, "local crops");
   rows.emplace_back("student forwards", students.empty() ? "none" : students);
   rows.emplace_back("text streams", std::to_string(plan.text_streams));
-  rows.emplace_back("teacher forward", teacher_pass_name(plan.teacher));
+  std::string teacher = teacher_pass_name(plan.teacher);
+  if (plan.teacher == TeacherPass::kFrozen) teacher += " at " + std::to_string(plan.teacher_image_size) + " px";
+  rows.emplace_back("teacher forward", teacher);
   rows.emplace_back("precision", plan.precision_note);
   return rows;
 }

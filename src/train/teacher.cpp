@@ -26,7 +26,7 @@ TargetNorm target_norm(const loss::DinoConfig& cfg) { return {cfg.centering, cfg
 TargetNorm target_norm(const loss::IbotConfig& cfg) { return {cfg.centering, cfg.center_momentum, cfg.sinkhorn_iters}; }
 
 Teacher::Teacher(const TeacherConfig& cfg, TargetNorm dino, TargetNorm ibot, model::ProjectionHeads student_heads,
-                 std::shared_ptr<torch::nn::Module> student_backbone)
+                 std::shared_ptr<torch::nn::Module> student_backbone, FrozenModel frozen)
     : cfg_(cfg), dino_(dino), ibot_(ibot) {
   TORCH_CHECK(student_heads, "Teacher: student heads are required");
   const int64_t k = student_heads->config().prototypes;
@@ -34,6 +34,15 @@ Teacher::Teacher(const TeacherConfig& cfg, TargetNorm dino, TargetNorm ibot, mod
   const auto center_opts = torch::TensorOptions().device(student_heads->parameters().front().device());
   dino_center_ = torch::zeros({k}, center_opts);
   ibot_center_ = torch::zeros({k}, center_opts);
+  if (cfg_.source == TeacherSource::kFrozen) {
+    TORCH_CHECK(frozen.backbone, "Teacher: teacher.source=frozen needs the frozen model");
+    backbone_ = frozen.backbone;
+    teacher_heads_ = frozen.heads;
+    for (auto& p : backbone_->parameters()) p.requires_grad_(false);
+    if (teacher_heads_)
+      for (auto& p : teacher_heads_->parameters()) p.requires_grad_(false);
+    return;
+  }
   if (cfg_.ema == EmaScope::kNone) {
     teacher_heads_ = student_heads;
     return;
@@ -126,6 +135,7 @@ void Teacher::update_center(TargetKind kind, const torch::Tensor& logits, const 
 
 std::vector<std::pair<std::string, torch::Tensor>> Teacher::state() const {
   Named out{{"dino_center", dino_center_}, {"ibot_center", ibot_center_}};
+  if (frozen()) return out;  // the frozen model is read again from teacher.weights
   if (cfg_.ema != EmaScope::kNone) append_prefixed(out, "heads.", *teacher_heads_);
   if (backbone_) append_prefixed(out, "backbone.", *backbone_);
   return out;
@@ -148,6 +158,15 @@ void Teacher::load_state(const std::vector<std::pair<std::string, torch::Tensor>
     given.erase(it);
   }
   if (!given.empty()) throw CheckpointError("teacher state: unexpected entry '" + given.begin()->first + "'", hint);
+}
+
+int64_t Teacher::frozen_parameter_count() const {
+  if (!frozen()) return 0;
+  int64_t n = 0;
+  for (const auto& p : backbone_->parameters()) n += p.numel();
+  if (teacher_heads_)
+    for (const auto& p : teacher_heads_->parameters()) n += p.numel();
+  return n;
 }
 
 int64_t Teacher::parameter_count() const {

@@ -14,6 +14,7 @@
 #include "tips/data/source.h"
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
+#include "tips/train/frozen_teacher.h"
 #include "tips/train/schedule.h"
 #include "tips/train/weights.h"
 #include "trainer_impl.h"
@@ -46,6 +47,8 @@ model::TipsModelConfig model_config(const config::RunConfig& cfg) {
   m.learn_temperature = cfg.loss.contrastive.learn_temperature;
   m.logit_bias_init = cfg.loss.contrastive.sigmoid_bias_init;
   m.seed = cfg.train.seed;
+  const bool features = cfg.teacher.source == TeacherSource::kFrozen && cfg.teacher.targets == DistillTargets::kFeatures;
+  m.distill_dim = features ? cfg.teacher.model.dim : 0;
   return m;
 }
 
@@ -116,8 +119,14 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   s.model->to(s.device);
   s.model->vision->set_activation_checkpointing(cfg.train.activation_checkpointing);
   dist::broadcast_module(s.dist, *s.model, cfg.dist.bucket_mb);
+  FrozenModel frozen;
+  if (cfg.teacher.source == TeacherSource::kFrozen) {
+    const WeightSet teacher_weights = read_weights(cfg.teacher.weights);
+    frozen = load_frozen_teacher(cfg, teacher_weights, s.device);
+    spdlog::info("{}", init_student_text(s.model, cfg, teacher_weights));
+  }
   s.teacher = std::make_unique<Teacher>(cfg.teacher, target_norm(cfg.loss.dino), target_norm(cfg.loss.ibot),
-                                        s.model->heads, s.model->vision.ptr());
+                                        s.model->heads, s.model->vision.ptr(), frozen);
   if (cfg.train.init_teacher_heads) init_teacher_heads(*s.teacher, init, cfg);
   for (const auto& item : s.model->named_parameters()) {
     const std::string& name = item.key();
@@ -163,9 +172,13 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
       {"batch", std::to_string(cfg.train.batch_size) + " global, " + std::to_string(s.per_rank_batch) +
                     " per rank x " + std::to_string(cfg.optim.accum_steps) + " micro-batches"},
       {"student parameters", std::to_string(trainable_parameter_count())},
-      {"teacher.ema", std::string(ema_name(cfg.teacher.ema)) + " (" + std::to_string(s.teacher->parameter_count()) +
-                          " EMA parameters)"},
   };
+  if (s.teacher->frozen())
+    rows.emplace_back("teacher", "frozen, " + std::to_string(s.teacher->frozen_parameter_count()) +
+                                     " parameters (no gradient, no optimizer state), from " + cfg.teacher.weights);
+  else
+    rows.emplace_back("teacher.ema", std::string(ema_name(cfg.teacher.ema)) + " (" +
+                                         std::to_string(s.teacher->parameter_count()) + " EMA parameters)");
   for (auto& row : describe(s.plan)) rows.push_back(std::move(row));
   rows.emplace_back("run_dir", s.run_dir.string());
   log::table("run options", rows);
@@ -203,7 +216,8 @@ void Trainer::Impl::write_run_files(const Trainer& t) const {
   nlohmann::json info;
   info["trainable_params"] = t.trainable_parameter_count();
   info["ema_params"] = t.ema_parameter_count();
-  info["teacher_ema"] = ema_name(cfg.teacher.ema);
+  info["teacher_ema"] = teacher->frozen() ? "frozen" : ema_name(cfg.teacher.ema);
+  info["frozen_teacher_params"] = teacher->frozen_parameter_count();
   info["world_size"] = dist.world_size;
   info["device"] = device.str();
   info["precision"] = plan.bf16 ? "bf16" : "fp32";

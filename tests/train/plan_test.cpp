@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tips/model/heads.h"
+#include "tips/model/param_count.h"
 #include "tips/model/presets.h"
 
 namespace {
@@ -15,6 +17,20 @@ RunConfig preset(const std::string& name, int64_t pos_grid) {
   cfg.model = tips::model::vision_preset(name);
   cfg.model.pos_grid = pos_grid;
   cfg.text = tips::model::text_preset(name);
+  return cfg;
+}
+
+// A 1-block ViT: D=4, H=8, patch 2, 4x4 global crops, batch 3 (the FLOP counts below are by hand).
+RunConfig one_block_config() {
+  RunConfig cfg;
+  cfg.model.dim = 4;
+  cfg.model.depth = 1;
+  cfg.model.num_heads = 1;
+  cfg.model.mlp_hidden = 8;
+  cfg.model.patch_size = 2;
+  cfg.data.crops.global_size = 4;
+  cfg.data.crops.local_size = 2;
+  cfg.train.batch_size = 3;
   return cfg;
 }
 
@@ -71,15 +87,7 @@ TEST(Plan, MemoryIsWeightsPlusGradsPlusAdamW) {
 // student's unmasked forward); hand-computed for a 1-block ViT: D=4, H=8, patch 2, 4x4 crop -> 4 patches + 2 CLS:
 //   block = 2*6*4*12 + 2*6*4*4 + 4*36*4 + 4*6*4*8 = 2112; patch embed = 2*4*(3*2*2)*4 = 384; sum 2496.
 TEST(Plan, FullEmaAddsOneTeacherForwardPerImage) {
-  RunConfig cfg;
-  cfg.model.dim = 4;
-  cfg.model.depth = 1;
-  cfg.model.num_heads = 1;
-  cfg.model.mlp_hidden = 8;
-  cfg.model.patch_size = 2;
-  cfg.data.crops.global_size = 4;
-  cfg.data.crops.local_size = 2;
-  cfg.train.batch_size = 3;
+  RunConfig cfg = one_block_config();
   const auto plan = make_plan(cfg);
   EXPECT_DOUBLE_EQ(plan.policy(EmaScope::kFull).flops_per_step - plan.policy(EmaScope::kHeadOnly).flops_per_step,
                    3 * 2496.0);
@@ -96,6 +104,30 @@ TEST(Plan, FullEmaAddsOneTeacherForwardPerImage) {
   EXPECT_DOUBLE_EQ(drop.policy(EmaScope::kFull).flops_per_step, drop.policy(EmaScope::kHeadOnly).flops_per_step);
   EXPECT_DOUBLE_EQ(drop.policy(EmaScope::kHeadOnly).flops_per_step - plan.policy(EmaScope::kHeadOnly).flops_per_step,
                    3 * 2496.0);
+}
+
+// A frozen teacher: its weights are held (4 bytes each) but get no gradient and no AdamW state, it has no EMA copy
+// under any policy, and it costs one forward (not three) of its own size per global crop. The 1-block model above
+// as student and teacher, the teacher at 8 px (16 patches + 2 CLS: block 2*18*4*12 + 2*18*4*4 + 4*18*18*4 +
+// 4*18*4*8 = 9792, patch embed 2*16*12*4 = 1536, sum 11328).
+TEST(Plan, FrozenTeacherIsHeldButNotTrained) {
+  RunConfig cfg = one_block_config();
+  const auto ema = make_plan(cfg);
+  cfg.teacher.source = tips::train::TeacherSource::kFrozen;
+  cfg.teacher.weights = "teacher.ckpt";
+  cfg.teacher.model = cfg.model;
+  cfg.teacher.image_size = 8;
+  const auto frozen = make_plan(cfg);
+  const int64_t teacher = tips::model::vision_param_count(cfg.model) + tips::model::heads_param_count(cfg.heads, 4);
+  EXPECT_EQ(frozen.frozen_teacher, teacher);
+  for (const auto& p : frozen.policies) {
+    SCOPED_TRACE(static_cast<int>(p.ema));
+    EXPECT_EQ(p.ema_total, 0);
+    EXPECT_EQ(p.trainable, ema.policy(EmaScope::kNone).trainable);
+    EXPECT_DOUBLE_EQ(p.memory_bytes, ema.policy(EmaScope::kNone).memory_bytes + 4.0 * teacher);
+    // head_only shared the unmasked student forward; the frozen teacher runs its own.
+    EXPECT_DOUBLE_EQ(p.flops_per_step, ema.policy(EmaScope::kHeadOnly).flops_per_step + 3 * 11328.0);
+  }
 }
 
 }  // namespace

@@ -64,12 +64,25 @@ struct PatchTextConfig {
 // True when the patch-text loss needs the local crops' forward.
 inline bool uses_local_patches(const PatchTextConfig& p) { return p.weight > 0 && p.patches == PatchSource::kLocal; }
 
+enum class DistillKind { kCosine, kSmoothL1 };
+
+// Feature distillation from a frozen teacher (teacher.source=frozen, teacher.targets=features): the student's CLS
+// and patch tokens, through a learned projection to the teacher's width, match the teacher's tokens (loss/distill.h).
+struct DistillConfig {
+  double weight = 0.0;                                  // 0 disables
+  double cls_weight = 1.0;                              // both CLS tokens
+  double patch_weight = 1.0;                            // weight of the patch tokens' term
+  bool all_patches = true;                              // every patch, as iBOT++ (false: the masked patches only)
+  DistillKind kind = DistillKind::kCosine;              // cosine: 1 - cos; smooth_l1: Huber (beta 1) per dim
+};
+
 struct LossConfig {
   ContrastiveConfig contrastive;
   DinoConfig dino;
   IbotConfig ibot;
   KoleoConfig koleo;
   PatchTextConfig patch_text;
+  DistillConfig distill;
 };
 
 }  // namespace tips::loss

@@ -1,6 +1,7 @@
 // tips/model/tips_model.h - the student: both towers, the projection heads and the contrastive temperature,
 // as one module so checkpoints, export, evaluation and the optimiser see one consistent parameter list.
-// Submodules: vision (VisionTransformer), text (TextEncoder), heads (ProjectionHeads); parameters
+// Submodules: vision (VisionTransformer), text (TextEncoder), heads (ProjectionHeads), distill (a Linear, only
+// for feature distillation from a frozen teacher); parameters
 // log_temperature (tau = exp(log_temperature), learnable, never clamped) and logit_bias (SigLIP only).
 #pragma once
 #include <torch/torch.h>
@@ -20,6 +21,7 @@ struct TipsModelConfig {
   bool learn_temperature = true;
   double logit_bias_init = -10.0;   // SigLIP bias init
   uint64_t seed = 0;                // every initial weight derives from it
+  int64_t distill_dim = 0;          // > 0: a Linear(vision dim -> distill_dim) for feature distillation
 };
 
 class TipsModelImpl : public torch::nn::Module {
@@ -36,6 +38,7 @@ class TipsModelImpl : public torch::nn::Module {
   VisionTransformer vision{nullptr};
   TextEncoder text{nullptr};
   ProjectionHeads heads{nullptr};
+  torch::nn::Linear distill{nullptr};  // "distill": student tokens -> the frozen teacher's width (when configured)
   torch::Tensor log_temperature;  // ()
   torch::Tensor logit_bias;       // ()
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "tips/model/config.h"
 #include "tips/train/schedule.h"
 
 namespace tips::train {
@@ -15,9 +16,25 @@ enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class NanPolicy { kSkip, kStop };
 enum class WriteErrorPolicy { kStop, kWarn };
 
+enum class TeacherSource { kEma, kFrozen };
+enum class DistillTargets { kHeads, kFeatures };
+enum class TextInit { kScratch, kCopyFrozen, kCopyTrained };
+
 struct TeacherConfig {
-  EmaScope ema = EmaScope::kHeadOnly;   // head_only (TIPSv2) | full (TIPS v1, DINOv2) | none
+  // ema: self-distillation, the teacher follows the student (TIPS, TIPSv2 pretraining); frozen: a fixed model
+  // distilled into the student (how the released TIPSv2 B/L/SO students were made, docs/distillation.md).
+  TeacherSource source = TeacherSource::kEma;
+  EmaScope ema = EmaScope::kHeadOnly;   // source ema: head_only (TIPSv2) | full (TIPS v1, DINOv2) | none
   ScheduleConfig momentum{0.994, 0.994, 1.0, 0, ScheduleShape::kCosine};
+  // source frozen:
+  std::string weights;                  // a `tips train` checkpoint, an official .npz pair folder or .safetensors
+  model::VisionConfig model;            // the teacher's image tower (preset, patch size, position grid)
+  DistillTargets targets = DistillTargets::kHeads;  // heads: its DINO/iBOT heads' prototype distributions (the
+                                        // file must hold heads; loss.dino / loss.ibot); features: its CLS and patch
+                                        // tokens through a learned projection (loss.distill)
+  int64_t image_size = 0;               // the teacher's input side in pixels; 0 = the student's global crop
+  TextInit text = TextInit::kScratch;   // the student's text tower: scratch | copy_frozen | copy_trained (from the
+                                        // teacher file's text tower; needs text.dim equal to its width)
 };
 
 struct OptimConfig {

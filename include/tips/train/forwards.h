@@ -18,7 +18,8 @@
 namespace tips::train {
 
 struct StepForwards {
-  model::VisionOutput teacher;   // (G*B, ...) detached teacher features; undefined fields when plan.teacher == kNone
+  model::VisionOutput teacher;   // (G*B, ...) detached teacher features; undefined fields when plan.teacher == kNone.
+                                 // A frozen teacher's have its own width, and patches on the student's grid
   model::VisionOutput unmasked;  // (G*B, ...) student on the unmasked global crops, with gradient
   model::VisionOutput masked;    // (G*B, ...) student on the masked global crops
   model::VisionOutput local;     // (M*B, ...) student on the local crops

@@ -24,12 +24,17 @@ struct PolicyPlan {
   int64_t total = 0;              // trainable + ema_total
   int64_t training_params = 0;    // the paper's count (see the file comment)
   double flops_per_step = 0;      // forward + backward (backward = 2x forward), global batch
-  double memory_bytes = 0;        // fp32 weights (all) + fp32 grads + AdamW m, v (trainable); no activations
+  double memory_bytes = 0;        // fp32 weights (all, a frozen teacher's included) + fp32 grads + AdamW m, v
+                                  // (trainable only); no activations
 };
 
 struct Plan {
   std::string vision_desc, text_desc, heads_desc, batch_desc;  // one-line descriptions for the header
   int64_t student_vision = 0, student_text = 0, student_heads = 0, contrastive_scalars = 0;
+  // teacher.source = frozen: the fixed teacher (weights only; the same in every column), the student's text tower
+  // when copied from it and frozen, and the learned projection of feature distillation (trainable).
+  int64_t frozen_teacher = 0, frozen_text = 0, distill_projection = 0;
+  std::string teacher_desc;  // "" unless frozen
   EmaScope configured = EmaScope::kHeadOnly;
   std::vector<PolicyPlan> policies;  // head_only, full, none (in that order)
 

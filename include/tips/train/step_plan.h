@@ -29,6 +29,8 @@ enum class TeacherPass {
   kSharedStudent,  // the unmasked student forward, detached: free (head_only/none; the forward is deterministic)
   kStudentNoGrad,  // the student backbone once more without gradient, in eval mode (head_only/none, drop_path > 0)
   kEmaBackbone,    // the EMA backbone copy without gradient, in eval mode (teacher.ema = full)
+  kFrozen,         // a fixed teacher model (teacher.source = frozen) at its own input size, its patch grid resampled
+                   // to the student's
 };
 
 struct StepPlan {
@@ -39,12 +41,15 @@ struct StepPlan {
   bool local_student = false;      // student forward of the local crops (one batched forward with the masked ones
                                    // when the sizes match, see VisionTransformer::forward_multi)
   int64_t text_streams = 0;        // caption streams through the text tower
+  int64_t teacher_image_size = 0;  // kFrozen: the teacher's input side (the global crops are resized to it)
+  int64_t student_grid = 0;        // patches per side of a student global crop (the teacher's grid is resampled to it)
   bool bf16 = false;               // autocast of forwards and heads; fp32 master weights and loss math
   std::string precision_note;      // why bf16 is on or off (e.g. "bf16: CPU has AVX512-BF16")
 };
 
-// Builds the plan for training on `device`. Throws ConfigError when no term is on, or when a term's config would
-// make it a no-op. train.precision: fp32 | bf16 | auto (bf16 on CUDA and on CPUs with native bf16 matmuls:
+// Builds the plan for training on `device`. Throws ConfigError when no term is on, when a term's config would
+// make it a no-op, or when the teacher's source and the terms disagree (a frozen teacher with no term reading it,
+// feature distillation without a frozen teacher). train.precision: fp32 | bf16 | auto (bf16 on CUDA and on CPUs with native bf16 matmuls:
 // AVX512-BF16 or AMX; fp32 elsewhere).
 StepPlan make_step_plan(const config::RunConfig& cfg, const torch::Device& device);
 

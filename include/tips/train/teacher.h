@@ -44,6 +44,13 @@ TargetNorm target_norm(const loss::IbotConfig& cfg);
 
 enum class TargetKind { kDino, kIbot };
 
+// A fixed teacher model (teacher.source = frozen): its image tower and, for teacher.targets = heads, its heads.
+// Never updated, never given a gradient; not part of the training checkpoint (teacher.weights is read again).
+struct FrozenModel {
+  std::shared_ptr<torch::nn::Module> backbone;  // a model::VisionTransformerImpl
+  model::ProjectionHeads heads{nullptr};        // null for teacher.targets = features
+};
+
 class Teacher {
  public:
   // Build it after the student is on its device: the EMA copies are cloned there (Module::to keeps tensor
@@ -51,15 +58,18 @@ class Teacher {
   // student_heads: the student's heads (kept by reference for update()).
   // student_backbone: the student vision tower; cloned for ema=full (must be a torch::nn::Cloneable), otherwise
   //                   unused and may be null.
+  // frozen: the fixed teacher when cfg.source == frozen (then no EMA copy is made and update() does nothing).
   Teacher(const TeacherConfig& cfg, TargetNorm dino, TargetNorm ibot, model::ProjectionHeads student_heads,
-          std::shared_ptr<torch::nn::Module> student_backbone = nullptr);
+          std::shared_ptr<torch::nn::Module> student_backbone = nullptr, FrozenModel frozen = {});
 
   EmaScope scope() const { return cfg_.ema; }
+  bool frozen() const { return cfg_.source == TeacherSource::kFrozen; }
 
-  // Heads producing teacher scores: the EMA copy (head_only, full) or the student's own heads (none).
+  // Heads producing teacher scores: the EMA copy (head_only, full), the student's own heads (none), or the frozen
+  // teacher's (null when a frozen teacher gives features only).
   model::ProjectionHeads teacher_heads() const { return teacher_heads_; }
 
-  // The backbone producing teacher features: the EMA copy for full, else `student` itself.
+  // The backbone producing teacher features: the EMA copy for full, the frozen model, else `student` itself.
   // Holder is the TORCH_MODULE holder type of the backbone (e.g. model::VisionTransformer).
   template <class Holder>
   Holder teacher_backbone(const Holder& student) const {
@@ -101,8 +111,10 @@ class Teacher {
   std::vector<std::pair<std::string, torch::Tensor>> state() const;
   void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& named);
 
-  // Number of parameters held only by the teacher (EMA copies): 0 for none.
+  // Number of parameters held only by the teacher (EMA copies): 0 for none and for a frozen teacher.
   int64_t parameter_count() const;
+  // Parameters of a frozen teacher (backbone and heads), else 0.
+  int64_t frozen_parameter_count() const;
 
  private:
   torch::Tensor& center_ref(TargetKind kind);

@@ -13,6 +13,7 @@ std::shared_ptr<const LossTerm> make_patch_text(const config::RunConfig& cfg);
 std::shared_ptr<const LossTerm> make_dino(const config::RunConfig& cfg);
 std::shared_ptr<const LossTerm> make_ibot(const config::RunConfig& cfg);
 std::shared_ptr<const LossTerm> make_koleo(const config::RunConfig& cfg);
+std::shared_ptr<const LossTerm> make_distill(const config::RunConfig& cfg);
 
 }  // namespace tips::train::terms
 

@@ -4,9 +4,9 @@
 namespace tips::config::detail {
 
 namespace {
-const NameTable<train::ScheduleShape> kShapeNames{{"cosine", train::ScheduleShape::kCosine},
-                                                  {"linear", train::ScheduleShape::kLinear},
-                                                  {"constant", train::ScheduleShape::kConstant}};
+const NameTable<ScheduleShape> kShapeNames{{"cosine", ScheduleShape::kCosine},
+                                                  {"linear", ScheduleShape::kLinear},
+                                                  {"constant", ScheduleShape::kConstant}};
 const NameTable<train::EmaScope> kEmaNames{{"head_only", train::EmaScope::kHeadOnly},
                                            {"full", train::EmaScope::kFull},
                                            {"none", train::EmaScope::kNone}};
@@ -39,7 +39,7 @@ void visit_schedule(V& v, C& c) {
   v.choice("shape", c.shape, kShapeNames, "decay from start to end");
   v.check("warmup_steps", c.warmup_steps >= 0, "must be >= 0");
 }
-TIPS_INSTANTIATE_VISIT(visit_schedule, train::ScheduleConfig)
+TIPS_INSTANTIATE_VISIT(visit_schedule, ScheduleConfig)
 
 template <class V, class C>
 void visit_teacher(V& v, C& c) {

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "tips/core/rng.h"
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 #include "trainer_impl.h"
 
 namespace tips::train {

@@ -15,7 +15,7 @@
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
 #include "tips/train/frozen_teacher.h"
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 #include "tips/train/weights.h"
 #include "trainer_impl.h"
 
@@ -86,6 +86,24 @@ const char* ema_name(EmaScope s) {
   return s == EmaScope::kHeadOnly ? "head_only" : s == EmaScope::kFull ? "full" : "none";
 }
 
+// Global batch -> per-rank micro-batch, and crop sides that hold whole patches.
+int64_t per_rank_batch(const config::RunConfig& cfg, int64_t world_size) {
+  const int64_t denom = world_size * cfg.optim.accum_steps;
+  if (cfg.train.batch_size % denom != 0)
+    throw ConfigError("train.batch_size=" + std::to_string(cfg.train.batch_size) + " is not divisible by world_size (" +
+                          std::to_string(world_size) + ") x optim.accum_steps (" +
+                          std::to_string(cfg.optim.accum_steps) + ")",
+                      "pick a global batch that is a multiple of " + std::to_string(denom));
+  if (cfg.data.crops.global_size % cfg.model.patch_size != 0)
+    throw ConfigError("data.crops.global_size=" + std::to_string(cfg.data.crops.global_size) +
+                          " is not a multiple of model.patch_size=" + std::to_string(cfg.model.patch_size),
+                      "masks and patch grids need whole patches");
+  if (cfg.data.crops.local_count > 0 && cfg.data.crops.local_size % cfg.model.patch_size != 0)
+    throw ConfigError("data.crops.local_size=" + std::to_string(cfg.data.crops.local_size) +
+                          " is not a multiple of model.patch_size=" + std::to_string(cfg.model.patch_size), "");
+  return cfg.train.batch_size / denom;
+}
+
 }  // namespace
 
 Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -95,92 +113,94 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   s.device = pick_device(cfg, s.dist);
   s.plan = make_step_plan(cfg, s.device);  // throws ConfigError for a config that turns a term into a no-op
   if (cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(cfg.train.threads));
-  const int64_t denom = s.dist.world_size * cfg.optim.accum_steps;
-  if (cfg.train.batch_size % denom != 0)
-    throw ConfigError("train.batch_size=" + std::to_string(cfg.train.batch_size) + " is not divisible by world_size (" +
-                          std::to_string(s.dist.world_size) + ") x optim.accum_steps (" +
-                          std::to_string(cfg.optim.accum_steps) + ")",
-                      "pick a global batch that is a multiple of " + std::to_string(denom));
-  s.per_rank_batch = cfg.train.batch_size / denom;
-  if (cfg.data.crops.global_size % cfg.model.patch_size != 0)
-    throw ConfigError("data.crops.global_size=" + std::to_string(cfg.data.crops.global_size) +
-                          " is not a multiple of model.patch_size=" + std::to_string(cfg.model.patch_size),
-                      "masks and patch grids need whole patches");
-  if (cfg.data.crops.local_count > 0 && cfg.data.crops.local_size % cfg.model.patch_size != 0)
-    throw ConfigError("data.crops.local_size=" + std::to_string(cfg.data.crops.local_size) +
-                          " is not a multiple of model.patch_size=" + std::to_string(cfg.model.patch_size), "");
+  s.per_rank_batch = per_rank_batch(cfg, s.dist.world_size);
   s.run_dir = cfg.train.run_dir;
   if (s.dist.is_main()) check_writable(s.run_dir);
+  s.build_model_and_teacher();
+  s.build_optimizer();
+  if (options.with_data) s.build_loader();
+  s.log_options(trainable_parameter_count());
+}
 
-  s.model = model::TipsModel(model_config(cfg));
+// The student (random, or train.init_from), replicated from rank 0, then the teacher: EMA copies of it, or the
+// frozen model of teacher.weights.
+void Trainer::Impl::build_model_and_teacher() {
+  model = model::TipsModel(model_config(cfg));
   const WeightSet init = cfg.train.init_from.empty() ? WeightSet{} : read_weights(cfg.train.init_from);
   if (!cfg.train.init_from.empty())
-    for (const auto& line : load_model_weights(s.model, init, {})) spdlog::info("train.init_from: {}", line);
-  s.model->to(s.device);
-  s.model->vision->set_activation_checkpointing(cfg.train.activation_checkpointing);
-  dist::broadcast_module(s.dist, *s.model, cfg.dist.bucket_mb);
+    for (const auto& line : load_model_weights(model, init, {})) spdlog::info("train.init_from: {}", line);
+  model->to(device);
+  model->vision->set_activation_checkpointing(cfg.train.activation_checkpointing);
+  dist::broadcast_module(dist, *model, cfg.dist.bucket_mb);
   FrozenModel frozen;
   if (cfg.teacher.source == TeacherSource::kFrozen) {
     const WeightSet teacher_weights = read_weights(cfg.teacher.weights);
-    frozen = load_frozen_teacher(cfg, teacher_weights, s.device);
-    spdlog::info("{}", init_student_text(s.model, cfg, teacher_weights));
+    frozen = load_frozen_teacher(cfg, teacher_weights, device);
+    spdlog::info("{}", init_student_text(model, cfg, teacher_weights));
   }
-  s.teacher = std::make_unique<Teacher>(cfg.teacher, target_norm(cfg.loss.dino), target_norm(cfg.loss.ibot),
-                                        s.model->heads, s.model->vision.ptr(), frozen);
-  if (cfg.train.init_teacher_heads) init_teacher_heads(*s.teacher, init, cfg);
-  for (const auto& item : s.model->named_parameters()) {
+  teacher = std::make_unique<Teacher>(cfg.teacher, target_norm(cfg.loss.dino), target_norm(cfg.loss.ibot),
+                                      model->heads, model->vision.ptr(), frozen);
+  if (cfg.train.init_teacher_heads) init_teacher_heads(*teacher, init, cfg);
+}
+
+// Parameter groups (layer-wise decay needs each vision parameter's block), the optimizer over the parameters that
+// require grad, and the gradient all-reduce buckets.
+void Trainer::Impl::build_optimizer() {
+  for (const auto& item : model->named_parameters()) {
     const std::string& name = item.key();
     int64_t layer = std::numeric_limits<int64_t>::min();
-    if (name.rfind("vision.", 0) == 0) layer = s.model->vision->layer_id(name.substr(7));
-    s.params.push_back({name, item.value(), layer});
+    if (name.rfind("vision.", 0) == 0) layer = model->vision->layer_id(name.substr(7));
+    params.push_back({name, item.value(), layer});
   }
-  s.optimizer = make_optimizer(make_param_groups(s.params, cfg.optim, cfg.model.depth), cfg.optim);
-  for (const auto& p : s.params)
-    if (p.param.requires_grad()) s.trainable.push_back(p.param);
-  if (s.dist.distributed()) s.grad_sync = std::make_unique<dist::GradSync>(s.dist, s.trainable, cfg.dist.bucket_mb);
+  optimizer = make_optimizer(make_param_groups(params, cfg.optim, cfg.model.depth), cfg.optim);
+  for (const auto& p : params)
+    if (p.param.requires_grad()) trainable.push_back(p.param);
+  if (dist.distributed()) grad_sync = std::make_unique<dist::GradSync>(dist, trainable, cfg.dist.bucket_mb);
+}
 
-  if (options.with_data) {
-    if (cfg.text.tokenizer.empty())
-      throw ConfigError("text.tokenizer is empty: training needs a SentencePiece model",
-                        "train one with `tips tokenizer train --corpus captions.txt --out-prefix tok` and set "
-                        "text.tokenizer=tok.model");
-    s.tokenizer = data::Tokenizer::load(cfg.text.tokenizer);
-    if (s.tokenizer->vocab_size() > cfg.text.vocab_size)
-      throw ConfigError("text.vocab_size=" + std::to_string(cfg.text.vocab_size) + " is smaller than the tokenizer's " +
-                            std::to_string(s.tokenizer->vocab_size()) + " pieces (" + cfg.text.tokenizer + ")",
-                        "set text.vocab_size=" + std::to_string(s.tokenizer->vocab_size()));
-    const int64_t max_len = cfg.text.max_len;
-    const data::Tokenizer tok = *s.tokenizer;
-    data::LoaderOptions lo;
-    lo.batch_size = s.per_rank_batch;
-    lo.patch_size = cfg.model.patch_size;
-    lo.seed = cfg.train.seed;
-    lo.rank = s.dist.rank;
-    lo.world_size = s.dist.world_size;
-    // data.loader.quarantine_log= (empty) turns the log off.
-    lo.quarantine_path =
-        cfg.data.loader.quarantine_log.empty() ? "" : (s.run_dir / cfg.data.loader.quarantine_log).string();
-    lo.pin_memory = s.device.is_cuda();
-    s.loader = std::make_unique<data::Loader>(
-        cfg.data, data::open_source(cfg.data, cfg.train.seed, s.dist.rank, s.dist.world_size),
-        [tok, max_len](const std::vector<std::string>& texts) { return tok.encode(texts, max_len); }, lo);
-  }
+void Trainer::Impl::build_loader() {
+  if (cfg.text.tokenizer.empty())
+    throw ConfigError("text.tokenizer is empty: training needs a SentencePiece model",
+                      "train one with `tips tokenizer train --corpus captions.txt --out-prefix tok` and set "
+                      "text.tokenizer=tok.model");
+  tokenizer = data::Tokenizer::load(cfg.text.tokenizer);
+  if (tokenizer->vocab_size() > cfg.text.vocab_size)
+    throw ConfigError("text.vocab_size=" + std::to_string(cfg.text.vocab_size) + " is smaller than the tokenizer's " +
+                          std::to_string(tokenizer->vocab_size()) + " pieces (" + cfg.text.tokenizer + ")",
+                      "set text.vocab_size=" + std::to_string(tokenizer->vocab_size()));
+  const int64_t max_len = cfg.text.max_len;
+  const data::Tokenizer tok = *tokenizer;
+  data::LoaderOptions lo;
+  lo.batch_size = per_rank_batch;
+  lo.patch_size = cfg.model.patch_size;
+  lo.seed = cfg.train.seed;
+  lo.rank = dist.rank;
+  lo.world_size = dist.world_size;
+  // data.loader.quarantine_log= (empty) turns the log off.
+  lo.quarantine_path = cfg.data.loader.quarantine_log.empty() ? "" : (run_dir / cfg.data.loader.quarantine_log).string();
+  lo.pin_memory = device.is_cuda();
+  loader = std::make_unique<data::Loader>(
+      cfg.data, data::open_source(cfg.data, cfg.train.seed, dist.rank, dist.world_size),
+      [tok, max_len](const std::vector<std::string>& texts) { return tok.encode(texts, max_len); }, lo);
+}
 
+// The start-up table (printed by rank 0: the other ranks log warnings only, core/log.h).
+void Trainer::Impl::log_options(int64_t trainable_count) const {
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"device", s.device.str()},
-      {"ranks", std::to_string(s.dist.world_size) + " (" + dist::backend_name(s.dist.backend) + ")"},
-      {"batch", std::to_string(cfg.train.batch_size) + " global, " + std::to_string(s.per_rank_batch) +
-                    " per rank x " + std::to_string(cfg.optim.accum_steps) + " micro-batches"},
-      {"student parameters", std::to_string(trainable_parameter_count())},
+      {"device", device.str()},
+      {"ranks", std::to_string(dist.world_size) + " (" + dist::backend_name(dist.backend) + ")"},
+      {"batch", std::to_string(cfg.train.batch_size) + " global, " + std::to_string(per_rank_batch) + " per rank x " +
+                    std::to_string(cfg.optim.accum_steps) + " micro-batches"},
+      {"student parameters", std::to_string(trainable_count)},
   };
-  if (s.teacher->frozen())
-    rows.emplace_back("teacher", "frozen, " + std::to_string(s.teacher->frozen_parameter_count()) +
+  if (teacher->frozen())
+    rows.emplace_back("teacher", "frozen, " + std::to_string(teacher->frozen_parameter_count()) +
                                      " parameters (no gradient, no optimizer state), from " + cfg.teacher.weights);
   else
     rows.emplace_back("teacher.ema", std::string(ema_name(cfg.teacher.ema)) + " (" +
-                                         std::to_string(s.teacher->parameter_count()) + " EMA parameters)");
-  for (auto& row : describe(s.plan)) rows.push_back(std::move(row));
-  rows.emplace_back("run_dir", s.run_dir.string());
+                                         std::to_string(teacher->parameter_count()) + " EMA parameters)");
+  for (auto& row : describe(plan)) rows.push_back(std::move(row));
+  rows.emplace_back("run_dir", run_dir.string());
   log::table("run options", rows);
 }
 

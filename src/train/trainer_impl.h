@@ -53,6 +53,12 @@ struct Trainer::Impl {
   void clip_grads(double grad_norm);
   void apply_schedules(MetricRecord& rec);
 
+  // Construction phases (trainer.cpp).
+  void build_model_and_teacher();
+  void build_optimizer();
+  void build_loader();
+  void log_options(int64_t trainable_count) const;
+
   // The loop's parts (trainer.cpp).
   bool warned_caption_fallback = false;
   void write_run_files(const Trainer& t) const;

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 
 namespace {
 
@@ -30,16 +30,16 @@ TEST(Rng, SplitMixUniformMoments) {
 }
 
 TEST(Schedule, WarmupThenCosineHitsHandComputedValues) {
-  tips::train::ScheduleConfig s{0.0, 1.0, 0.1, 10, tips::train::ScheduleShape::kCosine};
-  EXPECT_DOUBLE_EQ(tips::train::schedule_value(s, 0, 110), 0.0);
-  EXPECT_DOUBLE_EQ(tips::train::schedule_value(s, 5, 110), 0.5);
-  EXPECT_DOUBLE_EQ(tips::train::schedule_value(s, 10, 110), 1.0);
-  EXPECT_NEAR(tips::train::schedule_value(s, 60, 110), 0.55, 1e-12);   // halfway: (1 + 0.1) / 2
-  EXPECT_NEAR(tips::train::schedule_value(s, 110, 110), 0.1, 1e-12);
-  s.shape = tips::train::ScheduleShape::kLinear;
-  EXPECT_NEAR(tips::train::schedule_value(s, 35, 110), 1.0 - 0.9 * 0.25, 1e-12);
-  s.shape = tips::train::ScheduleShape::kConstant;
-  EXPECT_DOUBLE_EQ(tips::train::schedule_value(s, 90, 110), 1.0);
+  tips::ScheduleConfig s{0.0, 1.0, 0.1, 10, tips::ScheduleShape::kCosine};
+  EXPECT_DOUBLE_EQ(tips::schedule_value(s, 0, 110), 0.0);
+  EXPECT_DOUBLE_EQ(tips::schedule_value(s, 5, 110), 0.5);
+  EXPECT_DOUBLE_EQ(tips::schedule_value(s, 10, 110), 1.0);
+  EXPECT_NEAR(tips::schedule_value(s, 60, 110), 0.55, 1e-12);   // halfway: (1 + 0.1) / 2
+  EXPECT_NEAR(tips::schedule_value(s, 110, 110), 0.1, 1e-12);
+  s.shape = tips::ScheduleShape::kLinear;
+  EXPECT_NEAR(tips::schedule_value(s, 35, 110), 1.0 - 0.9 * 0.25, 1e-12);
+  s.shape = tips::ScheduleShape::kConstant;
+  EXPECT_DOUBLE_EQ(tips::schedule_value(s, 90, 110), 1.0);
 }
 
 }  // namespace

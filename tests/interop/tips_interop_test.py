@@ -1,6 +1,6 @@
 """Interoperability test: `tips export / import / embed` against an independent NumPy reading of the spec.
 
-Written from /work/shared/specs/tips-checkpoint-format.md only (not from the C++ code). For a GELU and a
+Written from docs/checkpoint_format.md only (not from the C++ code). For a GELU and a
 SwiGLU tiny config it:
   1. runs `tips export --init random` and checks the .npz pair has exactly the spec's keys and shapes;
   2. perturbs every parameter with NumPy (so LayerScale, biases and norms are far from their init) and saves

@@ -4,7 +4,7 @@ Run with Debian's python3 (it has torch): /usr/bin/python3 tests/model/make_pari
 It builds the two towers from torch.nn parts with the official state-dict names (the text tower uses
 nn.MultiheadAttention with the official float attention mask), fills every parameter by name with the formula
 of tests/model/reference_impl.h (fill_deterministic), and prints the outputs as C++ initialisers.
-Written from shared/specs/tips-checkpoint-format.md; no third-party code.
+Written from docs/checkpoint_format.md; no third-party code.
 """
 import math
 

@@ -1,5 +1,5 @@
 // tests/model/reference_impl.h - float64 reference math for the model tests, written from the formulas in
-// shared/specs/tips-checkpoint-format.md with plain tensor ops (no torch::nn modules, no compat SDPA), plus a
+// docs/checkpoint_format.md with plain tensor ops (no torch::nn modules, no compat SDPA), plus a
 // deterministic weight filler shared with the python parity script.
 //
 // Legend: B batch, N tokens, D width, H heads.

@@ -23,7 +23,7 @@ std::map<std::string, std::vector<int64_t>> shapes_of(torch::nn::Module& m) {
   return out;
 }
 
-// The spec table (shared/specs/tips-checkpoint-format.md), written out for D, depth, hidden, patch, grid.
+// The spec table (docs/checkpoint_format.md), written out for D, depth, hidden, patch, grid.
 std::map<std::string, std::vector<int64_t>> spec_keys(const VisionConfig& c) {
   const int64_t D = c.dim, M = c.mlp_hidden, p = c.patch_size, G = c.pos_grid;
   std::map<std::string, std::vector<int64_t>> k{

@@ -2,9 +2,10 @@
 // tokens -> Batch, on a worker-thread pool with a bounded queue of ready batches. Not the sources
 // (source.h), not the per-image transforms (augment.h, masking.h, captions.h).
 //
-// Determinism: sample i of this rank's stream gets seed rng::derive(seed, {rank, epoch, position}) (its
-// SourceState before it was read), and batches are assembled in stream order, so the output is a function
-// of (seed, rank, source) only: thread count and timing never change it. Bad samples (source error, decode
+// Determinism: the sample at (epoch, position) of this rank's stream (its SourceState before it was read) gets the
+// seed rng::derive(seed, {epoch, position * world_size + rank}): its index in the global stream, so it is augmented
+// the same whatever the number of ranks. Batches are assembled in stream order, so the output is a function of
+// (seed, rank, world_size, source) only: thread count and timing never change it. Bad samples (source error, decode
 // error, missing caption under `skip`/`fallback`) are skipped, counted and appended to the quarantine log
 // (JSONL: key, path, reason, epoch, position); once >= min_seen samples are seen and bad / seen exceeds
 // cfg.loader.max_bad_fraction, next() throws DataError with the counts and the log path.
@@ -15,8 +16,10 @@
 // process-wide) when the first loader starts.
 //
 // Example:
-//   tips::data::Loader loader(cfg.data, tips::data::open_source(cfg.data, seed, rank, world), encode,
-//                             {/*batch_size=*/64, /*patch_size=*/14, seed, rank, run_dir + "/quarantine.jsonl"});
+//   tips::data::LoaderOptions o;
+//   o.batch_size = 64; o.patch_size = 14; o.seed = seed; o.rank = rank; o.world_size = world;
+//   o.quarantine_path = run_dir + "/quarantine.jsonl";
+//   tips::data::Loader loader(cfg.data, tips::data::open_source(cfg.data, seed, rank, world), encode, o);
 //   tips::data::Batch b = loader.next();   // b.global_crops (G, B, 3, Sg, Sg) ...
 //   ckpt.loader = loader.state().to_json();
 #pragma once

@@ -1,5 +1,5 @@
 // tips/io/npz.h - NumPy .npz archives (a zip of .npy arrays) read and written without pickle.
-// This is the container of the official TIPS weights (shared/specs/tips-checkpoint-format.md); it is not
+// This is the container of the official TIPS weights (docs/checkpoint_format.md); it is not
 // a general NumPy reader: only C-order, little-endian arrays of the dtypes below, any rank (0-d included).
 //
 //   dtype   .npy descr   torch

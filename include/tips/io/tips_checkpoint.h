@@ -1,6 +1,6 @@
 // tips/io/tips_checkpoint.h - weights in and out in the official TIPS layout: an .npz pair (image encoder,
 // text encoder), one float32 array per parameter named by its state-dict key
-// (shared/specs/tips-checkpoint-format.md). This is not the training checkpoint (train/checkpoint.h):
+// (docs/checkpoint_format.md). This is not the training checkpoint (train/checkpoint.h):
 // no optimizer, heads, teacher or step, only the two towers.
 //
 // Works on torch::nn::Module::named_parameters(), so any module whose parameter names are the official

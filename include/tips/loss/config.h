@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 
 namespace tips::loss {
 
@@ -28,7 +28,8 @@ struct DinoConfig {
   double weight = 1.0;                                  // alpha; 0 disables
   ClsChoice cls = ClsChoice::kCls1;                     // which CLS feeds the DINO head
   double student_temp = 0.1;
-  train::ScheduleConfig teacher_temp{0.04, 0.07, 0.07, 0, train::ScheduleShape::kConstant};
+  ScheduleConfig teacher_temp{0.07, 0.07, 0.07, 0, ScheduleShape::kConstant};  // 0.07 throughout (DINOv2 warms up
+                                                        // from 0.04: warmup_from, warmup_steps)
   Centering centering = Centering::kEma;
   double center_momentum = 0.9;
   int64_t sinkhorn_iters = 3;
@@ -40,7 +41,8 @@ struct IbotConfig {
   bool all_patches = true;                              // true: iBOT++ (every patch); false: masked only (iBOT)
   bool separate_group_means = false;                    // all_patches: mean(masked)+mean(visible) instead of Eq. 3
   double student_temp = 0.1;
-  train::ScheduleConfig teacher_temp{0.04, 0.07, 0.07, 0, train::ScheduleShape::kConstant};
+  ScheduleConfig teacher_temp{0.07, 0.07, 0.07, 0, ScheduleShape::kConstant};  // 0.07 throughout (DINOv2 warms up
+                                                        // from 0.04: warmup_from, warmup_steps)
   Centering centering = Centering::kEma;
   double center_momentum = 0.9;
   int64_t sinkhorn_iters = 3;

@@ -34,7 +34,7 @@ struct TextConfig {
   int64_t vocab_size = 32000;    // SentencePiece vocabulary
   int64_t max_len = 64;          // tokens per caption (pad/truncate)
   double norm_eps = 1e-5;        // LayerNorm eps in the text tower (checkpoint spec)
-  std::string tokenizer;         // SentencePiece .model path; "" = the run's trained/bundled one
+  std::string tokenizer;         // SentencePiece .model path (`tips tokenizer train` makes one); training needs it
 };
 
 // DINO / iBOT projection heads (YAML section `heads`).

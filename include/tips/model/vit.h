@@ -1,6 +1,6 @@
 // tips/model/vit.h - the TIPS image encoder: a DINOv2-style ViT with two CLS tokens
 // (the second stored as `register_tokens`), mask-token substitution and a resizable position table.
-// Submodule and parameter names equal the official checkpoint keys (shared/specs/tips-checkpoint-format.md).
+// Submodule and parameter names equal the official checkpoint keys (docs/checkpoint_format.md).
 // Not here: projection heads (heads.h), losses, the teacher.
 //
 // Legend: B batch, N patches (grid h*w), D width, G = cfg.pos_grid, p = cfg.patch_size.

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "tips/model/config.h"
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 
 namespace tips::train {
 

@@ -6,7 +6,7 @@
 #include "tips/loss/dino.h"
 #include "tips/model/heads.h"
 #include "tips/train/forwards.h"
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 #include "tips/train/teacher.h"
 
 namespace tips::train::terms {

@@ -8,7 +8,7 @@
 #include "tips/loss/ibot.h"
 #include "tips/model/heads.h"
 #include "tips/train/forwards.h"
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 #include "tips/train/teacher.h"
 
 namespace tips::train::terms {

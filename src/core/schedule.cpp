@@ -1,9 +1,9 @@
-#include "tips/train/schedule.h"
+#include "tips/core/schedule.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace tips::train {
+namespace tips {
 
 double schedule_value(const ScheduleConfig& cfg, int64_t step, int64_t total_steps) {
   if (step < cfg.warmup_steps) {
@@ -16,4 +16,4 @@ double schedule_value(const ScheduleConfig& cfg, int64_t step, int64_t total_ste
   return cfg.end + (cfg.start - cfg.end) * 0.5 * (1.0 + std::cos(M_PI * p));
 }
 
-}  // namespace tips::train
+}  // namespace tips

@@ -1,4 +1,4 @@
-// tips/train/schedule.h - the one reusable per-iteration schedule: linear warm-up, then a decay.
+// tips/core/schedule.h - the one reusable per-iteration schedule: linear warm-up, then a decay.
 // Used for learning rate, weight decay, teacher momentum and teacher temperature.
 //
 // value(step): step < warmup_steps: linear from warmup_from to start;
@@ -7,7 +7,7 @@
 #pragma once
 #include <cstdint>
 
-namespace tips::train {
+namespace tips {
 
 enum class ScheduleShape { kCosine, kLinear, kConstant };
 
@@ -22,4 +22,4 @@ struct ScheduleConfig {
 // Pure function of (config, step, total_steps). step in [0, total_steps]; returns a double.
 double schedule_value(const ScheduleConfig& cfg, int64_t step, int64_t total_steps);
 
-}  // namespace tips::train
+}  // namespace tips

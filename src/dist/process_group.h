@@ -26,8 +26,10 @@ c10::intrusive_ptr<compat::C10dBackend> make_gloo(const c10::intrusive_ptr<c10d:
                                                  int world_size, std::chrono::milliseconds timeout);
 c10::intrusive_ptr<compat::C10dBackend> make_nccl(const c10::intrusive_ptr<c10d::Store>& store, int rank,
                                                  int world_size, std::chrono::milliseconds timeout);
-// Whether make_nccl() was compiled in (TIPS_HAVE_CUDA and <nccl.h> at build time).
+// Whether make_nccl() / make_gloo() were compiled in (TIPS_HAVE_NCCL: CUDA and <nccl.h>; TIPS_HAVE_GLOO: gloo's
+// headers next to LibTorch's).
 bool nccl_available();
+bool gloo_available();
 
 // Launches `launch` (a call on dist.group->backend) and returns its Work; a throw becomes DistError.
 c10::intrusive_ptr<c10d::Work> launch(const DistContext& dist, const char* name,

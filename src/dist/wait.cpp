@@ -65,6 +65,13 @@ c10::intrusive_ptr<c10d::Work> launch(const DistContext& dist, const char* name,
 
 void wait(const DistContext& dist, const char* name, const c10::intrusive_ptr<c10d::Work>& work) {
   converting(dist, name, [&] {
+    // NCCL: wait() without a timeout only makes the current stream wait for the collective's stream; with one
+    // it blocks the host until the kernel ends. The group's own timeout (make_nccl) and its watchdog catch a
+    // dead rank instead. Gloo runs on the host anyway, so its wait keeps the explicit bound.
+    if (dist.backend == Backend::kNccl) {
+      work->wait();
+      return;
+    }
     if (!work->wait(to_ms(dist.timeout_s))) {
       throw std::runtime_error("the operation was aborted");
     }

@@ -135,8 +135,9 @@ class Adafactor final : public Optimizer {
           s.v.mul_(opts_.beta2).add_(g2, 1 - opts_.beta2);
           update = grad * s.v.rsqrt();
         }
-        const double rms = update.square().mean().sqrt().item<double>();
-        update.div_(std::max(1.0, rms / opts_.clip_threshold));
+        // Update clipping, divide by max(1, RMS / d), on the device: a host read per parameter would sync a GPU
+        // step hundreds of times.
+        update.div_((update.square().mean().sqrt() / opts_.clip_threshold).clamp_min(1.0));
         if (opts_.beta1 > 0) {
           s.m.mul_(opts_.beta1).add_(update, 1 - opts_.beta1);
           update = s.m;

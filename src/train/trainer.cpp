@@ -8,6 +8,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "tips/core/compat.h"
 #include "tips/core/error.h"
 #include "tips/core/log.h"
 #include "tips/core/system.h"
@@ -32,9 +33,10 @@ torch::Device pick_device(const config::RunConfig& cfg, const dist::DistContext&
       if (!torch::cuda::is_available())
         throw ConfigError("train.device: cuda requested but no CUDA device is visible",
                           "use train.device=cpu (or auto), or run on a GPU machine with a CUDA LibTorch");
-      return d.device;
+      break;
     case DeviceChoice::kAuto: break;
   }
+  if (d.device.is_cuda()) compat::allow_tf32(true);  // fp32 matmuls outside autocast (loss math, heads)
   return d.device;
 }
 

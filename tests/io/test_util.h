@@ -42,11 +42,11 @@ inline std::string read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// Runs `script` with /usr/bin/python3 in `dir`; returns its exit status and puts stdout+stderr in *output.
+// Runs `script` with the tests' python (TIPS_PYTHON: Debian's python3, or the GPU machine's venv) in `dir`; returns its exit status and puts stdout+stderr in *output.
 inline int run_python(const TempDir& dir, const std::string& script, std::string* output) {
   const std::string py = dir.file("script.py"), log = dir.file("script.log");
   write_text(py, script);
-  const std::string cmd = "cd '" + dir.str() + "' && /usr/bin/python3 '" + py + "' > '" + log + "' 2>&1";
+  const std::string cmd = "cd '" + dir.str() + "' && '" TIPS_PYTHON "' '" + py + "' > '" + log + "' 2>&1";
   const int rc = std::system(cmd.c_str());
   *output = read_text(log);
   return rc;

@@ -13,7 +13,7 @@ function(tips_add_test_binary name)
   if(TIPS_PCH)
     target_precompile_headers(${name} REUSE_FROM tips)
   endif()
-  target_compile_definitions(${name} PRIVATE TIPS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+  target_compile_definitions(${name} PRIVATE TIPS_SOURCE_DIR="${PROJECT_SOURCE_DIR}" TIPS_PYTHON="${TIPS_PYTHON}"
                                              TIPS_BINARY_DIR="${PROJECT_BINARY_DIR}")
   gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 120)
 endfunction()

@@ -45,26 +45,28 @@ TEST(TrainSmoke, LossFallsOnRepeatedBatches) {
   EXPECT_TRUE(std::isfinite(last.terms.get("loss_dino")));
 }
 
-TEST(TrainSmoke, ResumeIsBitExact) {
-  const fs::path a = fresh("straight"), b = fresh("resumed");
+// 6 steps straight vs 3 steps, a checkpoint, a new Trainer (the process "dies") and 3 more: the same losses,
+// weights and teacher state, bit for bit.
+void expect_bit_exact_resume(const std::string& tag, const std::vector<std::string>& extra) {
+  const fs::path a = fresh("straight" + tag), b = fresh("resumed" + tag);
   std::vector<double> straight, resumed;
   {
-    Trainer t(tips::testing::tiny_config(a));
+    Trainer t(tips::testing::tiny_config(a, extra));
     straight = run_steps(t, 6);
   }
   {
-    Trainer t(tips::testing::tiny_config(b));
+    Trainer t(tips::testing::tiny_config(b, extra));
     resumed = run_steps(t, 3);
     t.save_checkpoint();
-  }  // the process "dies" here: a new Trainer continues from the file
-  Trainer t2(tips::testing::tiny_config(b));
+  }
+  Trainer t2(tips::testing::tiny_config(b, extra));
   t2.load_checkpoint(b / "checkpoints" / tips::train::checkpoint_name(3));
   ASSERT_EQ(t2.global_step(), 3);
   const auto more = run_steps(t2, 3);
   resumed.insert(resumed.end(), more.begin(), more.end());
   ASSERT_EQ(resumed.size(), straight.size());
   for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(resumed[i], straight[i]) << "step " << i;
-  Trainer reference(tips::testing::tiny_config(fresh("straight2")));
+  Trainer reference(tips::testing::tiny_config(fresh("straight2" + tag), extra));
   run_steps(reference, 6);
   const auto p1 = reference.model()->named_parameters();
   const auto p2 = t2.model()->named_parameters();
@@ -73,6 +75,11 @@ TEST(TrainSmoke, ResumeIsBitExact) {
   ASSERT_EQ(s1.size(), s2.size());
   for (size_t i = 0; i < s1.size(); ++i) EXPECT_TRUE(torch::equal(s1[i].second, s2[i].second)) << s1[i].first;
 }
+
+TEST(TrainSmoke, ResumeIsBitExact) { expect_bit_exact_resume("", {"train.precision=fp32"}); }
+
+// bf16 autocast keeps fp32 master weights and optimizer state: a resumed run is as exact as in fp32.
+TEST(TrainSmoke, ResumeIsBitExactInBf16) { expect_bit_exact_resume("_bf16", {"train.precision=bf16"}); }
 
 TEST(TrainSmoke, TrainWritesCheckpointsMetricsAndReimportableExport) {
   const fs::path run = fresh("full");

@@ -25,6 +25,35 @@ bool valid_stream(const std::map<std::string, double>& s) {
 }
 }  // namespace
 
+template <class V, class K>
+void visit_crops(V& v, K& k) {
+  v.field("global_count", k.global_count, "global crops per image");
+  v.field("global_size", k.global_size, "global crop side (pixels)");
+  v.field("global_scale_min", k.global_scale_min, "random-resized-crop area fraction, min");
+  v.field("global_scale_max", k.global_scale_max, "random-resized-crop area fraction, max");
+  v.field("local_count", k.local_count, "local crops per image (0 disables)");
+  v.field("local_size", k.local_size, "local crop side (pixels)");
+  v.field("local_scale_min", k.local_scale_min, "area fraction, min");
+  v.field("local_scale_max", k.local_scale_max, "area fraction, max");
+  v.field("flip_prob", k.flip_prob, "horizontal flip probability");
+  v.field("color_jitter_prob", k.color_jitter_prob, "colour jitter probability");
+  v.field("grayscale_prob", k.grayscale_prob, "grayscale probability");
+  v.field("blur_prob", k.blur_prob, "Gaussian blur probability");
+  v.field("solarize_prob", k.solarize_prob, "solarize probability");
+  v.check("global_count", k.global_count >= 1, "must be >= 1");
+  v.check("global_size", k.global_size >= 1, "must be >= 1");
+  v.check("local_count", k.local_count >= 0, "must be >= 0");
+  v.check("local_size", k.local_size >= 1, "must be >= 1");
+  v.check("global_scale_max", 0 < k.global_scale_min && k.global_scale_min <= k.global_scale_max &&
+                                  k.global_scale_max <= 1, "need 0 < global_scale_min <= global_scale_max <= 1");
+  v.check("local_scale_max", 0 < k.local_scale_min && k.local_scale_min <= k.local_scale_max &&
+                                 k.local_scale_max <= 1, "need 0 < local_scale_min <= local_scale_max <= 1");
+  const std::pair<const char*, double> probabilities[] = {
+      {"flip_prob", k.flip_prob}, {"color_jitter_prob", k.color_jitter_prob}, {"grayscale_prob", k.grayscale_prob},
+      {"blur_prob", k.blur_prob}, {"solarize_prob", k.solarize_prob}};
+  for (const auto& [name, p] : probabilities) v.check(name, p >= 0 && p <= 1, "must be a probability in [0, 1]");
+}
+
 template <class V, class C>
 void visit_data(V& v, C& c) {
   v.choice("source", c.source, kSourceNames, "where samples come from");
@@ -40,34 +69,7 @@ void visit_data(V& v, C& c) {
     v.check("stream1", valid_stream(k.stream1), "needs >= 1 field with probabilities >= 0 summing to > 0");
     v.check("stream2", valid_stream(k.stream2), "needs >= 1 field with probabilities >= 0 summing to > 0");
   });
-  v.section("crops", [&] {
-    auto& k = c.crops;
-    v.field("global_count", k.global_count, "global crops per image");
-    v.field("global_size", k.global_size, "global crop side (pixels)");
-    v.field("global_scale_min", k.global_scale_min, "random-resized-crop area fraction, min");
-    v.field("global_scale_max", k.global_scale_max, "random-resized-crop area fraction, max");
-    v.field("local_count", k.local_count, "local crops per image (0 disables)");
-    v.field("local_size", k.local_size, "local crop side (pixels)");
-    v.field("local_scale_min", k.local_scale_min, "area fraction, min");
-    v.field("local_scale_max", k.local_scale_max, "area fraction, max");
-    v.field("flip_prob", k.flip_prob, "horizontal flip probability");
-    v.field("color_jitter_prob", k.color_jitter_prob, "colour jitter probability");
-    v.field("grayscale_prob", k.grayscale_prob, "grayscale probability");
-    v.field("blur_prob", k.blur_prob, "Gaussian blur probability");
-    v.field("solarize_prob", k.solarize_prob, "solarize probability");
-    v.check("global_count", k.global_count >= 1, "must be >= 1");
-    v.check("global_size", k.global_size >= 1, "must be >= 1");
-    v.check("local_count", k.local_count >= 0, "must be >= 0");
-    v.check("local_size", k.local_size >= 1, "must be >= 1");
-    v.check("global_scale_max", 0 < k.global_scale_min && k.global_scale_min <= k.global_scale_max &&
-                                    k.global_scale_max <= 1, "need 0 < global_scale_min <= global_scale_max <= 1");
-    v.check("local_scale_max", 0 < k.local_scale_min && k.local_scale_min <= k.local_scale_max &&
-                                   k.local_scale_max <= 1, "need 0 < local_scale_min <= local_scale_max <= 1");
-    const std::pair<const char*, double> probabilities[] = {
-        {"flip_prob", k.flip_prob}, {"color_jitter_prob", k.color_jitter_prob}, {"grayscale_prob", k.grayscale_prob},
-        {"blur_prob", k.blur_prob}, {"solarize_prob", k.solarize_prob}};
-    for (const auto& [name, p] : probabilities) v.check(name, p >= 0 && p <= 1, "must be a probability in [0, 1]");
-  });
+  v.section("crops", [&] { visit_crops(v, c.crops); });
   v.section("masking", [&] {
     auto& k = c.masking;
     v.field("ratio_min", k.ratio_min, "fraction of patches masked, min");

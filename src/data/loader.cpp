@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <thread>
@@ -128,6 +129,11 @@ struct Loader::Impl {
   Processed process(const Task& t) const;
   Batch assemble(std::vector<Processed>& items) const;
   void log_bad(const Processed& p);
+  // The coordinator thread: dispatch -> take (in stream order) -> count -> assemble -> publish.
+  bool dispatch(int64_t& dispatched, int64_t consumed);
+  std::optional<Processed> take(int64_t seq);
+  void count(const Processed& p, LoaderState& st);
+  bool publish(Batch b, const LoaderState& st);
   void coordinate();
   void work();
   void start();
@@ -239,66 +245,87 @@ void Loader::Impl::log_bad(const Processed& p) {
              << std::flush;
 }
 
+// Reads samples from the source into the task queue until `window` are in flight. False once stopped.
+bool Loader::Impl::dispatch(int64_t& dispatched, int64_t consumed) {
+  while (dispatched - consumed < window) {
+    Task t;
+    t.seq = dispatched++;
+    t.before = source->state();
+    t.item = source->next();
+    t.after = source->state();
+    std::lock_guard<std::mutex> lk(mu);
+    if (stop) return false;
+    tasks.push_back(std::move(t));
+    task_cv.notify_one();
+  }
+  return true;
+}
+
+// The worker's result for sample `seq` (results arrive out of order; batches are assembled in stream order).
+std::optional<Processed> Loader::Impl::take(int64_t seq) {
+  std::unique_lock<std::mutex> lk(mu);
+  result_cv.wait(lk, [&] { return stop || results.count(seq) > 0; });
+  if (stop) return std::nullopt;
+  auto it = results.find(seq);
+  Processed p = std::move(it->second);
+  results.erase(it);
+  return p;
+}
+
+// Counts a sample into `st` (a bad one is logged to the quarantine), and throws DataError once the bad fraction
+// passes data.loader.max_bad_fraction.
+void Loader::Impl::count(const Processed& p, LoaderState& st) {
+  ++st.seen;
+  st.source = p.after;
+  if (!p.ok) {
+    ++st.bad;
+    log_bad(p);
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    stats.seen = st.seen;
+    stats.bad = st.bad;
+  }
+  if (st.seen < opts.min_seen ||
+      static_cast<double>(st.bad) <= cfg.loader.max_bad_fraction * static_cast<double>(st.seen))
+    return;
+  throw DataError("loader: " + std::to_string(st.bad) + " of " + std::to_string(st.seen) +
+                      " samples were unreadable, more than data.loader.max_bad_fraction = " +
+                      std::to_string(cfg.loader.max_bad_fraction),
+                  (opts.quarantine_path.empty() ? std::string("enable the quarantine log to see keys and reasons")
+                                                : "see the quarantine log '" + opts.quarantine_path +
+                                                      "' for keys and reasons") +
+                      "; fix the data or raise data.loader.max_bad_fraction");
+}
+
+// Hands a batch and the state right after it to next(), waiting while the prefetch queue is full. False once stopped.
+bool Loader::Impl::publish(Batch b, const LoaderState& st) {
+  std::unique_lock<std::mutex> lk(mu);
+  ready_cv.wait(lk, [&] { return stop || static_cast<int64_t>(ready.size()) < cfg.loader.prefetch_batches; });
+  if (stop) return false;
+  ready.emplace_back(std::move(b), st);
+  ready_cv.notify_all();
+  return true;
+}
+
 void Loader::Impl::coordinate() {
   try {
     LoaderState st = base;
     int64_t dispatched = 0, consumed = 0;
     std::vector<Processed> batch;
     for (;;) {
-      while (dispatched - consumed < window) {  // keep the workers fed
-        Task t;
-        t.seq = dispatched++;
-        t.before = source->state();
-        t.item = source->next();
-        t.after = source->state();
-        std::lock_guard<std::mutex> lk(mu);
-        if (stop) return;
-        tasks.push_back(std::move(t));
-        task_cv.notify_one();
-      }
-      Processed p;
-      {
-        std::unique_lock<std::mutex> lk(mu);
-        result_cv.wait(lk, [&] { return stop || results.count(consumed) > 0; });
-        if (stop) return;
-        auto it = results.find(consumed);
-        p = std::move(it->second);
-        results.erase(it);
-      }
+      if (!dispatch(dispatched, consumed)) return;  // keep the workers fed
+      std::optional<Processed> p = take(consumed);
+      if (!p) return;
       ++consumed;
-      if (p.fatal) std::rethrow_exception(p.fatal);
-      ++st.seen;
-      st.source = p.after;
-      if (p.ok) {
-        batch.push_back(std::move(p));
-      } else {
-        ++st.bad;
-        log_bad(p);
-      }
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        stats.seen = st.seen;
-        stats.bad = st.bad;
-      }
-      if (st.seen >= opts.min_seen &&
-          static_cast<double>(st.bad) > cfg.loader.max_bad_fraction * static_cast<double>(st.seen)) {
-        throw DataError("loader: " + std::to_string(st.bad) + " of " + std::to_string(st.seen) +
-                            " samples were unreadable, more than data.loader.max_bad_fraction = " +
-                            std::to_string(cfg.loader.max_bad_fraction),
-                        (opts.quarantine_path.empty() ? std::string("enable the quarantine log to see keys and reasons")
-                                                      : "see the quarantine log '" + opts.quarantine_path +
-                                                            "' for keys and reasons") +
-                            "; fix the data or raise data.loader.max_bad_fraction");
-      }
+      if (p->fatal) std::rethrow_exception(p->fatal);
+      count(*p, st);
+      if (p->ok) batch.push_back(std::move(*p));
       if (static_cast<int64_t>(batch.size()) < opts.batch_size) continue;
       ++st.batches;
       Batch b = assemble(batch);
       batch.clear();
-      std::unique_lock<std::mutex> lk(mu);
-      ready_cv.wait(lk, [&] { return stop || static_cast<int64_t>(ready.size()) < cfg.loader.prefetch_batches; });
-      if (stop) return;
-      ready.emplace_back(std::move(b), st);
-      ready_cv.notify_all();
+      if (!publish(std::move(b), st)) return;
     }
   } catch (...) {
     std::lock_guard<std::mutex> lk(mu);

@@ -266,6 +266,51 @@ void section_trained(std::ostringstream& md, const Inputs& in, std::vector<std::
   }
 }
 
+// first / final / min of every loss term.
+void loss_table(std::ostringstream& md, const MetricsLog& log) {
+  std::vector<std::string> loss_keys;
+  for (const auto& k : log.train_keys())
+    if (k == "loss" || k.rfind("loss_", 0) == 0) loss_keys.push_back(k);
+  if (!loss_keys.empty()) {
+    md << "| loss term | first | final | min |\n|---|---:|---:|---:|\n";
+    for (const auto& k : loss_keys) {
+      const Series s = log.train_series(k);
+      double lo = NAN;
+      for (double v : s.values)
+        if (std::isfinite(v) && !(v >= lo)) lo = v;
+      md << "| " << k << " | " << num(s.values.front()) << " (step " << s.steps.front() << ") | "
+         << num(s.values.back()) << " (step " << s.steps.back() << ") | " << num(lo) << " |\n";
+    }
+    md << "\n";
+  }
+}
+
+// The headline figures of every eval event of the run.
+void evals_during_training(std::ostringstream& md, const MetricsLog& log) {
+  const int64_t n_eval = log.count_events("eval");
+  if (n_eval > 0) {
+    std::vector<std::pair<std::string, std::string>> cols;
+    for (const auto& [k, title] : std::vector<std::pair<std::string, std::string>>{
+             {"seg/obj_miou", "object mIoU (%)"}, {"seg/object_pixel_acc", "item pixels (%)"},
+             {"seg/miou", "seg mIoU (%)"}, {"cls/top1", "cls top-1 (%)"}, {"knn/top1", "kNN top-1 (%)"}})
+      if (log.event_series("eval", k).finite_count() > 0) cols.emplace_back(k, title);
+    if (!cols.empty()) {
+      md << "Evaluations during training:\n\n| step |";
+      for (const auto& c : cols) md << " " << c.second << " |";
+      md << "\n|---:|";
+      for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
+      md << "\n";
+      for (const auto& r : log.events) {
+        if (r.event != "eval") continue;
+        md << "| " << r.step << " |";
+        for (const auto& c : cols) md << " " << pct(r.get(c.first)) << " |";
+        md << "\n";
+      }
+      md << "\n";
+    }
+  }
+}
+
 void section_training(std::ostringstream& md, const Inputs& in, std::vector<std::string>& missing) {
   md << "## Training\n\n";
   if (!in.log || in.log->train.empty()) {
@@ -298,48 +343,51 @@ void section_training(std::ostringstream& md, const Inputs& in, std::vector<std:
   if (log.resumes > 0) md << "| resumed | " << log.resumes << " time(s) |\n";
   md << "\n";
 
-  std::vector<std::string> loss_keys;
-  for (const auto& k : log.train_keys())
-    if (k == "loss" || k.rfind("loss_", 0) == 0) loss_keys.push_back(k);
-  if (!loss_keys.empty()) {
-    md << "| loss term | first | final | min |\n|---|---:|---:|---:|\n";
-    for (const auto& k : loss_keys) {
-      const Series s = log.train_series(k);
-      double lo = NAN;
-      for (double v : s.values)
-        if (std::isfinite(v) && !(v >= lo)) lo = v;
-      md << "| " << k << " | " << num(s.values.front()) << " (step " << s.steps.front() << ") | "
-         << num(s.values.back()) << " (step " << s.steps.back() << ") | " << num(lo) << " |\n";
-    }
-    md << "\n";
-  }
-
-  const int64_t n_eval = log.count_events("eval");
-  if (n_eval > 0) {
-    std::vector<std::pair<std::string, std::string>> cols;
-    for (const auto& [k, title] : std::vector<std::pair<std::string, std::string>>{
-             {"seg/obj_miou", "object mIoU (%)"}, {"seg/object_pixel_acc", "item pixels (%)"},
-             {"seg/miou", "seg mIoU (%)"}, {"cls/top1", "cls top-1 (%)"}, {"knn/top1", "kNN top-1 (%)"}})
-      if (log.event_series("eval", k).finite_count() > 0) cols.emplace_back(k, title);
-    if (!cols.empty()) {
-      md << "Evaluations during training:\n\n| step |";
-      for (const auto& c : cols) md << " " << c.second << " |";
-      md << "\n|---:|";
-      for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
-      md << "\n";
-      for (const auto& r : log.events) {
-        if (r.event != "eval") continue;
-        md << "| " << r.step << " |";
-        for (const auto& c : cols) md << " " << pct(r.get(c.first)) << " |";
-        md << "\n";
-      }
-      md << "\n";
-    }
-  }
+  loss_table(md, log);
+  evals_during_training(md, log);
 }
 
 double metric(const json& m, const std::string& key) {
   return m.contains(key) && m[key].is_number() ? m[key].get<double>() : NAN;
+}
+
+// One row per caption field: R@1/5/10 in both directions.
+void retrieval_table(std::ostringstream& md, const json& m) {
+  std::vector<std::string> fields;
+  for (const auto& [k, v] : m.items()) {
+    if (k.rfind("retrieval/", 0) != 0) continue;
+    const auto slash = k.find('/', 10);
+    if (slash == std::string::npos) continue;
+    const std::string f = k.substr(10, slash - 10);
+    if (std::find(fields.begin(), fields.end(), f) == fields.end()) fields.push_back(f);
+  }
+  if (!fields.empty()) {
+    md << "Image-text retrieval (%):\n\n"
+          "| caption field | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 |\n"
+          "|---|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& f : fields) {
+      md << "| " << cell(f) << " |";
+      for (const char* d : {"i2t", "t2i"})
+        for (const char* k : {"1", "5", "10"})
+          md << " " << pct(metric(m, "retrieval/" + f + "/" + d + "_r" + k)) << " |";
+      md << "\n";
+    }
+    md << "\n";
+  }
+}
+
+// Per-class IoU, best first.
+void per_class_table(std::ostringstream& md, const json& eval) {
+  if (eval.contains("per_class_iou") && eval["per_class_iou"].is_object() &&
+      !eval["per_class_iou"].empty()) {
+    std::vector<std::pair<std::string, double>> ious;
+    for (const auto& [k, v] : eval["per_class_iou"].items())
+      ious.emplace_back(k, v.is_number() ? v.get<double>() : NAN);
+    std::stable_sort(ious.begin(), ious.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    md << "Per-class IoU (%), best first:\n\n| class | IoU (%) |\n|---|---:|\n";
+    for (const auto& [k, v] : ious) md << "| " << cell(k) << " | " << pct(v) << " |\n";
+    md << "\n";
+  }
 }
 
 void section_eval(std::ostringstream& md, const Inputs& in, std::vector<std::string>& missing) {
@@ -390,38 +438,8 @@ void section_eval(std::ostringstream& md, const Inputs& in, std::vector<std::str
       row(k, k, "");
   md << "\n";
 
-  std::vector<std::string> fields;
-  for (const auto& [k, v] : m.items()) {
-    if (k.rfind("retrieval/", 0) != 0) continue;
-    const auto slash = k.find('/', 10);
-    if (slash == std::string::npos) continue;
-    const std::string f = k.substr(10, slash - 10);
-    if (std::find(fields.begin(), fields.end(), f) == fields.end()) fields.push_back(f);
-  }
-  if (!fields.empty()) {
-    md << "Image-text retrieval (%):\n\n"
-          "| caption field | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 |\n"
-          "|---|---:|---:|---:|---:|---:|---:|\n";
-    for (const auto& f : fields) {
-      md << "| " << cell(f) << " |";
-      for (const char* d : {"i2t", "t2i"})
-        for (const char* k : {"1", "5", "10"})
-          md << " " << pct(metric(m, "retrieval/" + f + "/" + d + "_r" + k)) << " |";
-      md << "\n";
-    }
-    md << "\n";
-  }
-
-  if (in.eval.contains("per_class_iou") && in.eval["per_class_iou"].is_object() &&
-      !in.eval["per_class_iou"].empty()) {
-    std::vector<std::pair<std::string, double>> ious;
-    for (const auto& [k, v] : in.eval["per_class_iou"].items())
-      ious.emplace_back(k, v.is_number() ? v.get<double>() : NAN);
-    std::stable_sort(ious.begin(), ious.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    md << "Per-class IoU (%), best first:\n\n| class | IoU (%) |\n|---|---:|\n";
-    for (const auto& [k, v] : ious) md << "| " << cell(k) << " | " << pct(v) << " |\n";
-    md << "\n";
-  }
+  retrieval_table(md, m);
+  per_class_table(md, in.eval);
 }
 
 void section_pictures(std::ostringstream& md, const Inputs& in, int max_pictures, std::vector<std::string>& missing) {

@@ -65,59 +65,73 @@ void Trainer::Impl::apply_schedules(MetricRecord& rec) {
   rec.set("wd", wd);
 }
 
+// Forward and backward of every micro-batch (gradients accumulate, scaled by 1 / accum); returns each logged
+// value's mean over the micro-batches, on the device (no host read).
+DeviceMetrics Trainer::Impl::forward_backward(const std::vector<data::Batch>& micro_batches) {
+  const double accum = static_cast<double>(micro_batches.size());
+  DeviceMetrics means;
+  for (const auto& mb_in : micro_batches) {
+    const data::Batch mb = to_device(mb_in, device);
+    const StepForwards forwards = run_forwards(plan, model, *teacher, mb);
+    TermContext ctx(mb, forwards, model, *teacher, dist, step, cfg.train.steps, plan.bf16);
+    auto [loss, values] = compute_losses(ctx);
+    (loss / accum).backward();
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (means.size() <= i) means.emplace_back(values[i].first, torch::zeros_like(values[i].second));
+      means[i].second = means[i].second + values[i].second / accum;
+    }
+  }
+  if (cfg.data.captions.missing == data::MissingCaption::kFallback) {
+    // Captions that came from data.captions.fallback_field instead of the drawn field: a caption stream the data
+    // lacks would otherwise turn multi-granularity captions silently into alt-text (train() warns once).
+    double fallbacks = 0, samples = 0;
+    for (const auto& mb : micro_batches) fallbacks += static_cast<double>(mb.caption_fallbacks), samples += mb.size();
+    means.emplace_back("caption_fallback_frac",
+                       torch::full({}, samples > 0 ? fallbacks / samples : 0.0, torch::TensorOptions().device(device)));
+  }
+  return means;
+}
+
+// The step's logged values averaged over ranks, the gradient norm and the contrastive temperature, in one
+// device -> host read. The terms are per-rank means over per-rank samples: averaged over ranks they are those of
+// the global batch, and a non-finite term on any rank is non-finite on every rank (so is the gradient norm, after
+// the all-reduce), so all ranks take the same skip/stop branch.
+StepResult Trainer::Impl::read_values(const DeviceMetrics& means, double& grad_norm, double& temperature) {
+  std::vector<torch::Tensor> values;
+  for (const auto& [name, t] : means) values.push_back(t);
+  torch::Tensor packed = torch::stack(values).to(torch::kDouble);  // (T,)
+  if (dist.distributed()) {
+    dist::all_reduce_sum(dist, packed);
+    packed.div_(static_cast<double>(dist.world_size));
+  }
+  const torch::Tensor host = torch::cat({packed, sync_grads().to(torch::kDouble).reshape({1}),
+                                         model->temperature().detach().to(torch::kDouble).reshape({1})})
+                                 .cpu();
+  const double* v = host.data_ptr<double>();
+  StepResult result;
+  for (size_t i = 0; i < means.size(); ++i) result.terms.set(means[i].first, v[i]);
+  grad_norm = v[means.size()];
+  result.loss = result.terms.get("loss");
+  for (const auto& [k, value] : result.terms.values)
+    if (!std::isfinite(value)) result.nonfinite += (result.nonfinite.empty() ? "" : ", ") + k;
+  if (!std::isfinite(grad_norm) && result.nonfinite.empty()) result.nonfinite = "gradients";
+  result.terms.set("grad_norm", grad_norm);
+  temperature = v[means.size() + 1];
+  return result;
+}
+
 StepResult Trainer::step(const std::vector<data::Batch>& micro_batches) {
   Impl& s = *impl_;
   TORCH_CHECK(!micro_batches.empty(), "Trainer::step: no batches");
   s.optimizer->zero_grad();
   // Stochastic depth draws from a stream of (seed, rank, step): resuming at step N redraws the same masks.
   s.model->vision->set_drop_path_generator(rng::generator(rng::derive(s.cfg.train.seed, 0xD0, s.dist.rank, s.step)));
-  const double accum = static_cast<double>(micro_batches.size());
-  std::vector<std::string> names;
-  std::vector<torch::Tensor> sums;  // per logged value, the mean over micro-batches (device)
-  for (const auto& mb_in : micro_batches) {
-    const data::Batch mb = to_device(mb_in, s.device);
-    const StepForwards forwards = run_forwards(s.plan, s.model, *s.teacher, mb);
-    TermContext ctx(mb, forwards, s.model, *s.teacher, s.dist, s.step, s.cfg.train.steps, s.plan.bf16);
-    auto [loss, values] = s.compute_losses(ctx);
-    (loss / accum).backward();
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (sums.size() <= i) names.push_back(values[i].first), sums.push_back(torch::zeros_like(values[i].second));
-      sums[i] = sums[i] + values[i].second / accum;
-    }
-  }
-  if (s.cfg.data.captions.missing == data::MissingCaption::kFallback) {
-    // Captions that came from data.captions.fallback_field instead of the drawn field: a caption stream the data
-    // lacks would otherwise turn multi-granularity captions silently into alt-text (train() warns once).
-    double fallbacks = 0, samples = 0;
-    for (const auto& mb : micro_batches) fallbacks += static_cast<double>(mb.caption_fallbacks), samples += mb.size();
-    names.push_back("caption_fallback_frac");
-    sums.push_back(torch::full({}, samples > 0 ? fallbacks / samples : 0.0, torch::TensorOptions().device(s.device)));
-  }
-  // The terms are per-rank means over per-rank samples: averaged over ranks they are those of the global batch, and
-  // a non-finite term on any rank is non-finite on every rank, so all ranks take the same skip/stop branch.
-  torch::Tensor packed = torch::stack(sums).to(torch::kDouble);  // (T,)
-  if (s.dist.distributed()) {
-    dist::all_reduce_sum(s.dist, packed);
-    packed.div_(static_cast<double>(s.dist.world_size));
-  }
-  // One device -> host read per step: every logged value, the gradient norm (identical on every rank after the
-  // all-reduce, and so is the finiteness verdict) and the contrastive temperature.
-  const torch::Tensor host = torch::cat({packed, s.sync_grads().to(torch::kDouble).reshape({1}),
-                                         s.model->temperature().detach().to(torch::kDouble).reshape({1})})
-                                 .cpu();
-  const double* v = host.data_ptr<double>();
-  StepResult result;
-  for (size_t i = 0; i < names.size(); ++i) result.terms.set(names[i], v[i]);
-  const double grad_norm = v[names.size()];
-  result.loss = result.terms.get("loss");
-  for (const auto& [k, value] : result.terms.values)
-    if (!std::isfinite(value)) result.nonfinite += (result.nonfinite.empty() ? "" : ", ") + k;
-  if (!std::isfinite(grad_norm) && result.nonfinite.empty()) result.nonfinite = "gradients";
-  result.terms.set("grad_norm", grad_norm);
+  double grad_norm = 0, temperature = 0;
+  StepResult result = s.read_values(s.forward_backward(micro_batches), grad_norm, temperature);
   s.apply_schedules(result.terms);
   const double momentum = schedule_value(s.cfg.teacher.momentum, s.step, s.cfg.train.steps);
   result.terms.set("momentum", momentum);
-  result.terms.set("temperature", v[names.size() + 1]);
+  result.terms.set("temperature", temperature);
   if (!result.nonfinite.empty()) {
     result.skipped = true;
     s.optimizer->zero_grad();

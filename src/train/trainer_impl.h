@@ -47,6 +47,10 @@ struct Trainer::Impl {
   // The weighted sum of the plan's terms on one micro-batch, and every logged value (detached, on the device):
   // each term's parts, then loss_<name>, then "loss".
   std::pair<torch::Tensor, DeviceMetrics> compute_losses(TermContext& ctx);
+  // Forward + backward over the micro-batches: each logged value's mean over them, on the device.
+  DeviceMetrics forward_backward(const std::vector<data::Batch>& micro_batches);
+  // Those values averaged over ranks, the gradient norm and the contrastive temperature, in one host read.
+  StepResult read_values(const DeviceMetrics& means, double& grad_norm, double& temperature);
   // After every micro-batch's backward: averages the gradients over ranks, zeroes the frozen prototype layers'
   // gradients and returns the global gradient norm (before clipping) as a () float32 tensor on the device.
   torch::Tensor sync_grads();

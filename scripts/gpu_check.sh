@@ -37,6 +37,7 @@ probe() {
 
 phase probe 60 probe
 phase build 300 bash scripts/gpu_build.sh "$build"
+phase carry 60 "$python" scripts/carry_check.py --debs .debs --binary "$build/tips"   # libraries the carry lacks
 if [ -f "$build/env.sh" ]; then
   # shellcheck disable=SC1091
   . "$build/env.sh"   # PATH and LD_LIBRARY_PATH of the unpacked .debs, for every later phase

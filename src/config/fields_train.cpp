@@ -96,6 +96,7 @@ void visit_train(V& v, C& c) {
   v.field("activation_checkpointing", c.activation_checkpointing, "recompute block activations in backward");
   v.field("run_dir", c.run_dir, "output folder: config, metrics, checkpoints, exports");
   v.field("log_every", c.log_every, "steps between progress lines");
+  v.field("tensorboard", c.tensorboard, "also write TensorBoard event files to <run_dir>/tb/");
   v.field("eval_every", c.eval_every, "steps between evaluations; 0 = at the end only");
   v.choice("nan_policy", c.nan_policy, kNanNames, "on a non-finite loss or gradient");
   v.field("max_nan_skips", c.max_nan_skips, "consecutive skipped steps before stopping");

@@ -75,7 +75,8 @@ void drop_records_after(const std::filesystem::path& path, int64_t last_step) {
 }
 }  // namespace
 
-MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step)
+MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step,
+                             bool tensorboard)
     : enabled_(enabled), tty_(::isatty(STDERR_FILENO) == 1) {
   if (!enabled_) return;
   std::filesystem::create_directories(run_dir);
@@ -84,7 +85,32 @@ MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled,
   out_.open(path, resumed_step >= 0 ? std::ios::app : std::ios::trunc);
   if (!out_)
     throw DataError("cannot write " + path.string(), "check that train.run_dir is writable and has free space");
+  if (!tensorboard) return;
+#if TIPS_HAVE_TENSORBOARD
+  tb_ = std::make_unique<io::EventFileWriter>(run_dir / "tb");
+#else
+  spdlog::warn("train.tensorboard=true, but this build has no protobuf: no TensorBoard event files "
+               "(metrics.jsonl has every value)");
+#endif
 }
+
+MetricsLogger::~MetricsLogger() = default;
+
+namespace {
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Every value of `record` as "<prefix>/<key>" at `step`.
+void write_scalars(io::EventFileWriter* tb, const std::string& prefix, int64_t step, const MetricRecord& record) {
+#if TIPS_HAVE_TENSORBOARD
+  if (!tb) return;
+  const double now = wall_seconds();
+  for (const auto& [k, v] : record.values) tb->scalar(prefix + "/" + k, step, v, now);
+  tb->flush();
+#endif
+}
+}  // namespace
 
 namespace {
 nlohmann::json to_json(int64_t step, const MetricRecord& r) {
@@ -102,6 +128,7 @@ void MetricsLogger::log(int64_t step, int64_t total_steps, const MetricRecord& r
   if (!enabled_) return;
   out_ << to_json(step, record).dump() << "\n";
   out_.flush();
+  write_scalars(tb_.get(), "train", step, record);
   std::string line;
   char buf[64];
   for (const auto& [k, v] : record.values) {
@@ -127,6 +154,7 @@ void MetricsLogger::event(int64_t step, const std::string& name, const MetricRec
   j["event"] = name;
   out_ << j.dump() << "\n";
   out_.flush();
+  if (name == "eval") write_scalars(tb_.get(), "eval", step, record);
 }
 
 }  // namespace tips::train

@@ -330,7 +330,7 @@ void Trainer::train() {
   s.write_run_files(*this);
   const bool resumed = s.resume(*this);
   // A resumed run's metrics.jsonl loses what was logged after the checkpoint: those steps are trained again.
-  s.metrics = std::make_unique<MetricsLogger>(s.run_dir, s.dist.is_main(), resumed ? s.step : -1);
+  s.metrics = std::make_unique<MetricsLogger>(s.run_dir, s.dist.is_main(), resumed ? s.step : -1, s.cfg.train.tensorboard);
   EtaEstimator eta;
   const auto every = [&](int64_t n) { return n > 0 && s.step % n == 0 && s.step < cfg.train.steps; };
   s.model->train();

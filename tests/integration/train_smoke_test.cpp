@@ -87,6 +87,13 @@ TEST(TrainSmoke, TrainWritesCheckpointsMetricsAndReimportableExport) {
   t.train();
   EXPECT_TRUE(fs::exists(run / "config.yaml"));
   EXPECT_TRUE(fs::exists(run / "metrics.jsonl"));
+  if (TIPS_HAVE_TENSORBOARD) {  // one event file: the version record and 6 steps x the logged scalars
+    ASSERT_TRUE(fs::is_directory(run / "tb"));
+    const auto first = fs::directory_iterator(run / "tb");
+    ASSERT_NE(first, fs::directory_iterator());
+    EXPECT_EQ(first->path().filename().string().rfind("events.out.tfevents.", 0), 0u);
+    EXPECT_GT(fs::file_size(first->path()), 6u * 10u * 30u);
+  }
   EXPECT_EQ(tips::train::list_checkpoints(run / "checkpoints").size(), 2u);  // steps 3 and 6
   tips::model::TipsModel fresh_model(tips::model::TipsModelConfig{t.config().model, t.config().text,
                                                                    t.config().heads});

@@ -60,6 +60,7 @@ struct TrainConfig {
   bool activation_checkpointing = false;
   std::string run_dir = "runs/default";
   int64_t log_every = 10;
+  bool tensorboard = true;           // also write <run_dir>/tb/ event files (builds with protobuf)
   int64_t eval_every = 0;             // 0 = only at the end
   NanPolicy nan_policy = NanPolicy::kSkip;
   int64_t max_nan_skips = 20;         // consecutive skipped steps before giving up

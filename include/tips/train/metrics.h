@@ -6,9 +6,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "tips/io/tfevents.h"
 
 namespace tips::train {
 
@@ -36,12 +39,17 @@ class EtaEstimator {
 // "1h02m", "3m05s", "42s".
 std::string format_duration(double seconds);
 
+// The sinks of every logged scalar, in one place: the progress line (stderr), <run_dir>/metrics.jsonl and, with
+// tensorboard=true, TensorBoard event files in <run_dir>/tb/ (tags "train/<key>" and "eval/<key>").
 class MetricsLogger {
  public:
   // enabled=false (non-zero ranks): every call is a no-op. resumed_step < 0 starts a new metrics.jsonl; >= 0
   // continues the existing one after dropping its records of later steps (logged after the checkpoint the run
-  // resumed from, and trained again now). Throws DataError when the file cannot be written.
-  MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step);
+  // resumed from, and trained again now); TensorBoard gets a new event file per process and shows re-trained
+  // steps twice. Throws DataError when a file cannot be written. tensorboard=true in a build without protobuf
+  // logs one warning and writes no event file.
+  MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step, bool tensorboard = false);
+  ~MetricsLogger();
   // Writes {"step": step, ...record} to metrics.jsonl (flushed) and prints the progress line.
   void log(int64_t step, int64_t total_steps, const MetricRecord& record, double eta_s);
   // A free-form event (eval results, checkpoint written, skipped step) as a JSON line with "event": name.
@@ -51,6 +59,7 @@ class MetricsLogger {
   bool enabled_;
   bool tty_;
   std::ofstream out_;
+  std::unique_ptr<io::EventFileWriter> tb_;  // null without tensorboard
 };
 
 }  // namespace tips::train

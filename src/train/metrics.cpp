@@ -97,15 +97,11 @@ MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled,
 MetricsLogger::~MetricsLogger() = default;
 
 namespace {
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // Every value of `record` as "<prefix>/<key>" at `step`.
 void write_scalars(io::EventFileWriter* tb, const std::string& prefix, int64_t step, const MetricRecord& record) {
 #if TIPS_HAVE_TENSORBOARD
   if (!tb) return;
-  const double now = wall_seconds();
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& [k, v] : record.values) tb->scalar(prefix + "/" + k, step, v, now);
   tb->flush();
 #endif

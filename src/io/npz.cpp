@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "tips/core/error.h"
+#include "zip_error.h"
 #include "tips/io/atomic_file.h"
 
 namespace tips::io {
@@ -194,13 +195,7 @@ std::string npy_preamble(const DType& d, c10::IntArrayRef sizes) {
 
 // ---- libzip glue ----
 
-std::string zip_error_text(int code) {
-  zip_error_t err;
-  zip_error_init_with_code(&err, code);
-  std::string s = zip_error_strerror(&err);
-  zip_error_fini(&err);
-  return s;
-}
+using detail::zip_error_text;
 
 // A zip source that streams preamble + tensor bytes, so writing never holds a second copy of the weights.
 struct ArraySource {

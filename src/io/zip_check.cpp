@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tips/core/error.h"
+#include "zip_error.h"
 
 namespace tips::io {
 
@@ -18,14 +19,6 @@ struct MemberCloser {
   void operator()(zip_file_t* f) const { zip_fclose(f); }
 };
 
-std::string open_error(int code) {
-  zip_error_t err;
-  zip_error_init_with_code(&err, code);
-  std::string s = zip_error_strerror(&err);
-  zip_error_fini(&err);
-  return s;
-}
-
 }  // namespace
 
 void check_zip_crcs(const std::string& path) {
@@ -33,7 +26,7 @@ void check_zip_crcs(const std::string& path) {
                      "skips corrupt ones";
   int code = 0;
   std::unique_ptr<zip_t, ArchiveCloser> za(zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));
-  if (!za) throw CheckpointError(path + ": not a readable archive (" + open_error(code) + ")", hint);
+  if (!za) throw CheckpointError(path + ": not a readable archive (" + detail::zip_error_text(code) + ")", hint);
   std::vector<char> buf(1 << 20);
   const zip_int64_t n = zip_get_num_entries(za.get(), 0);
   for (zip_int64_t i = 0; i < n; ++i) {

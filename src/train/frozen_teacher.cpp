@@ -5,7 +5,6 @@
 #include "tips/core/error.h"
 #include "tips/model/heads.h"
 #include "tips/model/param_count.h"
-#include "tips/train/checkpoint.h"
 
 namespace tips::train {
 
@@ -25,8 +24,7 @@ model::ProjectionHeads load_teacher_heads(const config::RunConfig& cfg, const We
                           "official .npz pairs ship without heads: use teacher.targets=features with "
                           "loss.distill.weight > 0, or a `tips train` checkpoint as teacher.weights");
   model::ProjectionHeads heads(cfg.heads, cfg.teacher.model.dim, 0);
-  load_named(w.group(group), heads->named_parameters(), "frozen teacher heads (" + group + ".*; the student's "
-             "heads.* config must match the teacher's)", w.source);
+  load_group(*heads, w, group);  // the student's heads.* config must match the teacher's
   spdlog::info("frozen teacher: heads from {}.* of {}", group, w.source);
   return heads;
 }

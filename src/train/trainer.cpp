@@ -79,8 +79,7 @@ void init_teacher_heads(Teacher& teacher, const WeightSet& init, const config::R
     throw ConfigError("train.init_teacher_heads=true needs train.init_from to be a `tips train` checkpoint with EMA "
                       "teacher heads, and teacher.ema to keep a copy",
                       "set train.init_teacher_heads=false to start the teacher heads from the loaded student heads");
-  load_named(init.group("teacher.heads"), teacher.teacher_heads()->named_parameters(), "teacher heads",
-             cfg.train.init_from);
+  load_group(*teacher.teacher_heads(), init, "teacher.heads");
   spdlog::info("train.init_from: teacher heads from {}", init.source);
 }
 

@@ -147,16 +147,16 @@ std::vector<std::string> load_model_weights(model::TipsModel& model, const Weigh
   return report;
 }
 
-void load_vision_weights(model::VisionTransformer& vision, const WeightSet& w) {
+void load_group(torch::nn::Module& module, const WeightSet& w, const std::string& prefix) {
   Copies copies;
-  plan_part("vision", vision->named_parameters(), w.group("vision"), w.source, copies);
+  plan_part(prefix, module.named_parameters(), w.group(prefix), w.source, copies);
   apply(copies);
 }
 
+void load_vision_weights(model::VisionTransformer& vision, const WeightSet& w) { load_group(*vision, w, "vision"); }
+
 double load_text_weights(model::TextEncoder& text, const WeightSet& w) {
-  Copies copies;
-  plan_part("text", text->named_parameters(), w.group("text"), w.source, copies);
-  apply(copies);
+  load_group(*text, w, "text");
   const auto it = w.tensors.find("log_temperature");
   return it == w.tensors.end() ? -1.0 : std::exp(it->second.item<double>());
 }

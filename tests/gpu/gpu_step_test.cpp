@@ -19,11 +19,7 @@ using tips::train::Trainer;
 #define TIPS_REQUIRE_CUDA() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
 
-fs::path fresh_gpu_run(const std::string& name) {
-  const fs::path d = fs::path(TIPS_BINARY_DIR) / "test_runs" / ("gpu_" + name);
-  fs::remove_all(d);
-  return d;
-}
+fs::path fresh_gpu_run(const std::string& name) { return tips::testing::fresh_run_dir("gpu_" + name); }
 
 // One optimizer step of the tiny model on the same batch, on `device` at `precision`.
 StepResult one_step(const std::string& name, const std::string& device, const std::string& precision,

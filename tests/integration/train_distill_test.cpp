@@ -18,11 +18,7 @@ namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
 using tips::train::Trainer;
 
-fs::path fresh_distill_run(const std::string& name) {
-  const fs::path d = fs::path(TIPS_BINARY_DIR) / "test_runs" / ("distill_" + name);
-  fs::remove_all(d);
-  return d;
-}
+fs::path fresh_distill_run(const std::string& name) { return tips::testing::fresh_run_dir("distill_" + name); }
 
 const std::vector<std::string> kTeacherRun = {"train.steps=3", "ckpt.every=0", "train.precision=fp32"};
 

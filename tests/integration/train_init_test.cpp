@@ -16,11 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 using tips::train::Trainer;
 
-fs::path fresh_init_run(const std::string& name) {
-  const fs::path d = fs::path(TIPS_BINARY_DIR) / "test_runs" / ("init_" + name);
-  fs::remove_all(d);
-  return d;
-}
+fs::path fresh_init_run(const std::string& name) { return tips::testing::fresh_run_dir("init_" + name); }
 
 // A 3-step run's checkpoint, shared by the cases below.
 fs::path trained_checkpoint() {

@@ -20,11 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using tips::train::Trainer;
 
-fs::path fresh_run(const std::string& name) {
-  const fs::path d = fs::path(TIPS_BINARY_DIR) / "test_runs" / ("reliability_" + name);
-  fs::remove_all(d);
-  return d;
-}
+fs::path fresh_run(const std::string& name) { return tips::testing::fresh_run_dir("reliability_" + name); }
 
 // An unwritable run directory is an error before the first step (it used to surface at the first checkpoint,
 // after config.yaml and metrics.jsonl had silently failed to write).

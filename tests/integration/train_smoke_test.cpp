@@ -15,11 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 using tips::train::Trainer;
 
-fs::path fresh(const std::string& name) {
-  const fs::path d = fs::path(TIPS_BINARY_DIR) / "test_runs" / name;
-  fs::remove_all(d);
-  return d;
-}
+fs::path fresh(const std::string& name) { return tips::testing::fresh_run_dir(name); }
 
 std::vector<double> run_steps(Trainer& t, int64_t n) {
   std::vector<double> losses;

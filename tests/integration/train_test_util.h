@@ -87,6 +87,13 @@ inline std::vector<std::string> tiny_overrides(const std::filesystem::path& run_
   return o;
 }
 
+// An empty run directory under the build dir's test_runs/ (whatever an earlier run of the test left is removed).
+inline std::filesystem::path fresh_run_dir(const std::string& name) {
+  const std::filesystem::path d = std::filesystem::path(TIPS_BINARY_DIR) / "test_runs" / name;
+  std::filesystem::remove_all(d);
+  return d;
+}
+
 inline config::RunConfig tiny_config(const std::filesystem::path& run_dir, const std::vector<std::string>& extra = {}) {
   return config::load({}, tiny_overrides(run_dir, extra));
 }

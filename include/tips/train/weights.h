@@ -55,6 +55,10 @@ struct WeightLoadOptions {
 std::vector<std::string> load_model_weights(model::TipsModel& model, const WeightSet& weights,
                                             const WeightLoadOptions& options);
 
+// One part: the tensors under "<prefix>." (e.g. "teacher.heads") into `module`, as strictly as load_model_weights
+// (position tables resized). Throws CheckpointError naming the key; on error the module is unchanged.
+void load_group(torch::nn::Module& module, const WeightSet& weights, const std::string& prefix);
+
 // The same for a bare image tower (distillation teachers, tips eval/embed): vision.* only.
 void load_vision_weights(model::VisionTransformer& vision, const WeightSet& weights);
 // A bare text tower; returns the contrastive temperature when the set has one (else a negative value).

@@ -32,7 +32,7 @@
 #include "tips/core/allocator.h"
 #include "tips/core/error.h"
 #include "tips/core/rng.h"
-#include "tips/data/masking.h"
+#include "tips/data/synthetic_batch.h"
 #include "tips/train/plan.h"
 #include "tips/train/trainer.h"
 
@@ -57,41 +57,15 @@ struct Opts {
   std::string json;
 };
 
-// ---- synthetic batches ------------------------------------------------------------------------------------
-
-// (B, L) int64 ids in [1, vocab), each row padded with 0 after a length ~U[lo, hi].
-torch::Tensor padded_tokens(int64_t B, int64_t L, int64_t vocab, int64_t lo, int64_t hi, at::Generator& gen) {
-  lo = std::max<int64_t>(1, lo);
-  hi = std::max(lo, hi);
-  auto ids = torch::randint(1, vocab, {B, L}, gen, torch::kLong);
-  const auto lengths = torch::randint(lo, hi + 1, {B, 1}, gen, torch::kLong);
-  return ids.masked_fill(torch::arange(L, torch::kLong).unsqueeze(0) >= lengths, 0);
-}
-
+// The step's inputs: batches of the configured shapes (data/synthetic_batch.h), on the step's device.
 tips::data::Batch synthetic_batch(const RunConfig& cfg, int64_t B, uint64_t seed, const torch::Device& device) {
-  const auto& crops = cfg.data.crops;
-  const int64_t G = crops.global_count, M = crops.local_count, grid = crops.global_size / cfg.model.patch_size;
-  at::Generator gen = tips::rng::generator(seed);
-  tips::data::Batch b;
-  b.global_crops = torch::rand({G, B, 3, crops.global_size, crops.global_size}, gen);  // (G, B, 3, Sg, Sg)
-  if (M > 0) b.local_crops = torch::rand({M, B, 3, crops.local_size, crops.local_size}, gen);
-  const tips::data::BlockMaskGenerator masker(cfg.data.masking, grid, grid);
-  tips::rng::SplitMix r(tips::rng::derive(seed, 1));
-  b.masks = torch::empty({G, B, grid * grid}, torch::kBool);  // (G, B, N)
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t i = 0; i < B; ++i) b.masks[g][i].copy_(masker(r));
-  const int64_t L = cfg.text.max_len, V = cfg.text.vocab_size;
-  b.tokens1 = padded_tokens(B, L, V, /*lo=*/L / 8, /*hi=*/L / 2, gen);
-  b.tokens2 = padded_tokens(B, L, V, /*lo=*/L / 4, /*hi=*/L, gen);
-  b.labels = torch::full({B}, -1, torch::kLong);
-  for (int64_t i = 0; i < B; ++i) b.keys.push_back("synthetic/" + std::to_string(i));
-  const bool nb = device.is_cuda();
-  b.global_crops = b.global_crops.to(device, nb);
-  if (b.local_crops.defined()) b.local_crops = b.local_crops.to(device, nb);
-  b.masks = b.masks.to(device, nb);
-  b.tokens1 = b.tokens1.to(device, nb);
-  b.tokens2 = b.tokens2.to(device, nb);
-  return b;
+  tips::data::SyntheticBatchSpec spec;
+  spec.crops = cfg.data.crops;
+  spec.masking = cfg.data.masking;
+  spec.patch_size = cfg.model.patch_size;
+  spec.max_len = cfg.text.max_len;
+  spec.vocab_size = cfg.text.vocab_size;
+  return tips::data::to_device(tips::data::synthetic_batch(spec, B, seed), device);
 }
 
 // ---- timing -----------------------------------------------------------------------------------------------
@@ -400,6 +374,30 @@ nlohmann::json to_json(const Results& r, double images, double flops, double pea
   return j;
 }
 
+// Where and how the step ran, for the JSON record.
+struct RunSetup {
+  torch::Device device;
+  bool bf16;
+  int64_t threads, batch_per_rank;
+};
+
+void write_json(const Opts& o, const std::vector<std::string>& files, const Results& r, const RunSetup& setup,
+                double images, double flops, double peak, const std::string& py_cmd) {
+  nlohmann::json j = to_json(r, images, flops, peak);
+  j["config"] = files;
+  j["overrides"] = o.config.overrides;
+  j["device"] = setup.device.str();
+  j["precision"] = setup.bf16 ? "bf16" : "fp32";
+  j["threads"] = setup.threads;
+  j["batch_per_rank"] = setup.batch_per_rank;
+  j["steps"] = o.steps;
+  j["warmup"] = o.warmup;
+  j["repeats"] = o.repeats;
+  j["python_command"] = py_cmd;
+  j["malloc"] = o.system_malloc ? "system" : "retain_freed_memory";
+  std::ofstream(o.json) << j.dump(2) << "\n";
+}
+
 int run(const Opts& o) {
   if (!o.system_malloc) tips::sys::retain_freed_memory();  // before the model's first allocations
   auto files = o.config.files;
@@ -444,21 +442,7 @@ int run(const Opts& o) {
   if (r.skipped > 0) std::printf("warning: %lld step(s) were skipped as non-finite\n", static_cast<long long>(r.skipped));
   std::printf("FLOPs: analytic matmul count of `tips plan` (backward = 2x forward) for this rank's batch.\n");
 
-  if (!o.json.empty()) {
-    nlohmann::json j = to_json(r, images, flops, peak);
-    j["config"] = files;
-    j["overrides"] = o.config.overrides;
-    j["device"] = device.str();
-    j["precision"] = bf16 ? "bf16" : "fp32";
-    j["threads"] = threads;
-    j["batch_per_rank"] = B * accum;
-    j["steps"] = o.steps;
-    j["warmup"] = o.warmup;
-    j["repeats"] = o.repeats;
-    j["python_command"] = py_cmd;
-    j["malloc"] = o.system_malloc ? "system" : "retain_freed_memory";
-    std::ofstream(o.json) << j.dump(2) << "\n";
-  }
+  if (!o.json.empty()) write_json(o, files, r, {device, bf16, threads, B * accum}, images, flops, peak, py_cmd);
   return 0;
 }
 

@@ -1,8 +1,8 @@
 // `tips embed`: image and text embeddings of the configured model, written to one .npz.
 //
 // Images (--images: a folder, all image files sorted by name, or a list file with one path per line,
-// relative to the list's folder) are decoded with OpenCV (BGR -> RGB), resized to --size x --size
-// (no crop; INTER_AREA when shrinking, INTER_LINEAR otherwise), scaled to [0, 1] and not normalised.
+// relative to the list's folder) are listed and decoded by data/image_files.h: RGB, resized to --size x --size
+// without a crop, scaled to [0, 1] and not normalised.
 // Texts (--text, repeatable, or --text-file, one per line) go through the SentencePiece --tokenizer;
 // --ids gives token ids directly (one caption per line, space-separated, cut/padded to text.max_len).
 //
@@ -14,21 +14,16 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <sstream>
 
 #include "command.h"
 #include "tips/core/error.h"
+#include "tips/data/image_files.h"
 #include "tips/data/tokenizer.h"
 #include "tips/io/npz.h"
 #include "towers.h"
 
 namespace cmd_embed {  // named, not anonymous: the CLI is compiled in unity batches
-
-namespace fs = std::filesystem;
 
 struct Opts {
   tips::cli::ConfigArgs config;
@@ -45,60 +40,9 @@ struct Opts {
   std::string device = "cpu";
 };
 
-struct ImageItem {
-  std::string name;  // as listed (relative to the folder, or the list file's line)
-  std::string path;
-};
-
-std::vector<std::string> read_lines(const std::string& path, const char* what) {
-  std::ifstream in(path);
-  if (!in) throw tips::DataError(std::string(what) + " '" + path + "' cannot be opened", "check the path");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-  }
-  return lines;
-}
-
-std::vector<ImageItem> list_images(const std::string& where) {
-  std::vector<ImageItem> items;
-  if (fs::is_directory(where)) {
-    const std::vector<std::string> exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"};
-    for (const auto& e : fs::directory_iterator(where)) {
-      std::string ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-      if (e.is_regular_file() && std::find(exts.begin(), exts.end(), ext) != exts.end())
-        items.push_back({e.path().filename().string(), e.path().string()});
-    }
-    std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  } else {
-    const fs::path base = fs::path(where).parent_path();
-    for (const auto& line : read_lines(where, "image list"))
-      if (!line.empty()) items.push_back({line, fs::path(line).is_absolute() ? line : (base / line).string()});
-  }
-  if (items.empty()) throw tips::DataError("no images found in '" + where + "'", "give a folder of .jpg/.png files or a list file");
-  return items;
-}
-
-// -> (3, size, size) float32 RGB in [0, 1].
-torch::Tensor load_image(const ImageItem& item, int64_t size) {
-  cv::Mat bgr = cv::imread(item.path, cv::IMREAD_COLOR);
-  if (bgr.empty()) throw tips::DataError("cannot decode image '" + item.path + "'", "is it a valid image file?");
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  if (rgb.rows != size || rgb.cols != size) {
-    const bool shrink = rgb.rows > size && rgb.cols > size;
-    cv::resize(rgb, rgb, cv::Size(static_cast<int>(size), static_cast<int>(size)), 0, 0,
-               shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-  }
-  auto hwc = torch::from_blob(rgb.data, {size, size, 3}, torch::kUInt8).clone();
-  return hwc.permute({2, 0, 1}).to(torch::kFloat).div_(255.0);
-}
-
 // One caption per line, space-separated ids; -> (T, L) int64 cut/padded with 0.
 torch::Tensor read_ids(const std::string& path, int64_t max_len, int64_t vocab) {
-  const auto lines = read_lines(path, "ids file");
+  const auto lines = tips::data::read_text_lines(path, "ids file");
   auto ids = torch::zeros({static_cast<int64_t>(lines.size()), max_len}, torch::kLong);
   auto acc = ids.accessor<int64_t, 2>();
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -130,12 +74,12 @@ void embed_images(const Opts& o, tips::cli::Towers& t, torch::Device device, tip
     throw tips::ConfigError("--size " + std::to_string(size) + " is not a multiple of the patch size " +
                                 std::to_string(vc.patch_size),
                             "use e.g. --size " + std::to_string(vc.pos_grid * vc.patch_size));
-  const auto items = list_images(o.images);
+  const auto items = tips::data::list_image_files(o.images);
   std::vector<torch::Tensor> cls1, cls2, patches;
   for (size_t start = 0; start < items.size(); start += static_cast<size_t>(o.batch_size)) {
     std::vector<torch::Tensor> batch;
     for (size_t i = start; i < std::min(items.size(), start + static_cast<size_t>(o.batch_size)); ++i)
-      batch.push_back(load_image(items[i], size));
+      batch.push_back(tips::data::read_image_resized(items[i].path, size));
     const auto r = t.vision->forward(torch::stack(batch).to(device));  // (b, 3, size, size)
     cls1.push_back(maybe_normalize(r.cls1, o.l2_normalize).cpu());
     cls2.push_back(maybe_normalize(r.cls2, o.l2_normalize).cpu());
@@ -159,7 +103,7 @@ void embed_texts(const Opts& o, tips::cli::Towers& t, torch::Device device, tips
   } else {
     std::vector<std::string> texts = o.texts;
     if (!o.text_file.empty())
-      for (const auto& l : read_lines(o.text_file, "text file")) texts.push_back(l);
+      for (const auto& l : tips::data::read_text_lines(o.text_file, "text file")) texts.push_back(l);
     const std::string model = o.tokenizer.empty() ? tc.tokenizer : o.tokenizer;
     if (model.empty())
       throw tips::ConfigError("no tokenizer for --text", "pass --tokenizer PATH.model or set text.tokenizer");

@@ -12,6 +12,7 @@
 #include "tips/eval/evaluator.h"
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
+#include "tips/train/device.h"
 
 namespace cmd_eval {  // named, not anonymous: the CLI is compiled in unity batches
 
@@ -24,13 +25,6 @@ struct Opts {
   std::string out;
   int64_t visualize = -1;  // -1: keep eval.visualize
 };
-
-torch::Device pick_device(tips::train::DeviceChoice choice) {
-  const bool cuda = torch::cuda::is_available();
-  if (choice == tips::train::DeviceChoice::kCuda && !cuda)
-    throw tips::ConfigError("train.device = cuda but no CUDA device is available", "use train.device=cpu or auto");
-  return choice == tips::train::DeviceChoice::kCpu || !cuda ? torch::Device(torch::kCPU) : torch::Device(torch::kCUDA);
-}
 
 std::string tokenizer_path(const tips::config::RunConfig& cfg) {
   if (!cfg.text.tokenizer.empty()) return cfg.text.tokenizer;
@@ -52,7 +46,7 @@ int run(const Opts& o) {
   // With --checkpoint and no -c file, the config the checkpoint was trained with (as `tips export` does).
   auto cfg = tips::cli::load_config(o.config, o.checkpoint);
   if (o.visualize >= 0) cfg.eval.visualize = o.visualize;
-  const torch::Device device = pick_device(cfg.train.device);
+  const torch::Device device = tips::train::resolve_device(cfg.train.device, tips::train::visible_device());
   const auto tok = tips::data::Tokenizer::load(tokenizer_path(cfg));
   const std::string out = o.out.empty() ? (fs::path(cfg.train.run_dir) / "eval").string() : o.out;
 

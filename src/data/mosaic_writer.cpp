@@ -147,11 +147,7 @@ bool up_to_date(const MosaicOptions& o, const std::vector<SplitPlan>& splits) {
   return fs::exists(fs::path(o.out_dir) / "train_all.jsonl");
 }
 
-}  // namespace
-
-MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  const MosaicLayout layout = layout_for(o);
+void validate_options(const MosaicOptions& o) {
   const std::pair<const char*, int64_t> counts[] = {{"train_count", o.train_count},
                                                      {"test_count", o.test_count},
                                                      {"single_train_count", o.single_train_count},
@@ -164,33 +160,38 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
   if (o.png_compression < 0 || o.png_compression > 9)
     throw DataError("fashion mosaic: png_compression = " + std::to_string(o.png_compression), "use 0..9");
   validate(o.captions);
-  auto id = [](MosaicSplit s) { return static_cast<uint64_t>(s); };
-  std::vector<SplitPlan> splits{{"train", id(MosaicSplit::kTrain), false, o.train_count, nullptr, true},
-                                {"test", id(MosaicSplit::kTest), false, o.test_count, nullptr, false},
-                                {"single_train", id(MosaicSplit::kSingleTrain), true, o.single_train_count, nullptr, true},
-                                {"single_test", id(MosaicSplit::kSingleTest), true, o.single_test_count, nullptr, false},
-                                {"val", id(MosaicSplit::kVal), false, o.val_count, nullptr, false},
-                                {"single_val", id(MosaicSplit::kSingleVal), true, o.single_val_count, nullptr, false}};
-  MosaicReport report;
-  if (!o.force && up_to_date(o, splits)) {
-    report.skipped = true;
-    spdlog::info("fashion mosaic: {} is up to date (meta.json matches), not regenerating", o.out_dir);
-    return report;
-  }
-  FashionMnist train, val, test;
-  if (o.train_count + o.single_train_count + o.val_count + o.single_val_count > 0)
-    std::tie(train, val) = split_train_val(load_fashion_mnist(o.mnist_dir, "train"));
-  if (o.test_count + o.single_test_count > 0) test = load_fashion_mnist(o.mnist_dir, "t10k");
-  for (auto& s : splits)
-    s.pool = s.name.find("train") != std::string::npos ? &train : s.name.find("val") != std::string::npos ? &val : &test;
+}
 
+// The six splits in manifest order; their image pools are attached by attach_pools().
+std::vector<SplitPlan> split_plans(const MosaicOptions& o) {
+  auto id = [](MosaicSplit s) { return static_cast<uint64_t>(s); };
+  return {{"train", id(MosaicSplit::kTrain), false, o.train_count, nullptr, true},
+          {"test", id(MosaicSplit::kTest), false, o.test_count, nullptr, false},
+          {"single_train", id(MosaicSplit::kSingleTrain), true, o.single_train_count, nullptr, true},
+          {"single_test", id(MosaicSplit::kSingleTest), true, o.single_test_count, nullptr, false},
+          {"val", id(MosaicSplit::kVal), false, o.val_count, nullptr, false},
+          {"single_val", id(MosaicSplit::kSingleVal), true, o.single_val_count, nullptr, false}};
+}
+
+// The train splits draw from the train images less the held-out sixth, val from that sixth, test from t10k.
+struct Pools {
+  FashionMnist train, val, test;
+};
+void attach_pools(const MosaicOptions& o, Pools& pools, std::vector<SplitPlan>& splits) {
+  if (o.train_count + o.single_train_count + o.val_count + o.single_val_count > 0)
+    std::tie(pools.train, pools.val) = split_train_val(load_fashion_mnist(o.mnist_dir, "train"));
+  if (o.test_count + o.single_test_count > 0) pools.test = load_fashion_mnist(o.mnist_dir, "t10k");
+  for (auto& s : splits)
+    s.pool = s.name.find("train") != std::string::npos ? &pools.train
+             : s.name.find("val") != std::string::npos ? &pools.val
+                                                       : &pools.test;
+}
+
+// Every split's manifest, then train_all.jsonl, classes.txt, the caption corpus and, last, meta.json.
+int64_t write_splits(const MosaicOptions& o, const MosaicLayout& layout, const std::vector<SplitPlan>& splits,
+                     int64_t threads) {
   const fs::path out(o.out_dir);
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw DataError("cannot create " + out.string() + ": " + ec.message(), "choose a writable --out folder");
-  fs::remove(out / "meta.json");  // an interrupted run must not look complete
-  const int64_t threads =
-      o.threads > 0 ? o.threads : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+  int64_t images = 0;
   std::string corpus, train_all;  // the train splits' captions; their manifests together
   for (const auto& s : splits) {
     if (s.count == 0) continue;
@@ -201,7 +202,7 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
     }
     write_text_atomic(out / (s.name + ".jsonl"), manifest);
     if (s.corpus) train_all += manifest;
-    report.images += s.count;
+    images += s.count;
   }
   write_text_atomic(out / "train_all.jsonl", train_all);
   std::string classes;
@@ -209,6 +210,32 @@ MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
   write_text_atomic(out / "classes.txt", classes);
   write_text_atomic(out / "corpus.txt", corpus);
   write_text_atomic(out / "meta.json", meta_of(o).dump(2) + "\n");
+  return images;
+}
+
+}  // namespace
+
+MosaicReport generate_fashion_mosaic(const MosaicOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const MosaicLayout layout = layout_for(o);
+  validate_options(o);
+  auto splits = split_plans(o);
+  MosaicReport report;
+  if (!o.force && up_to_date(o, splits)) {
+    report.skipped = true;
+    spdlog::info("fashion mosaic: {} is up to date (meta.json matches), not regenerating", o.out_dir);
+    return report;
+  }
+  Pools pools;
+  attach_pools(o, pools, splits);
+  const fs::path out(o.out_dir);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw DataError("cannot create " + out.string() + ": " + ec.message(), "choose a writable --out folder");
+  fs::remove(out / "meta.json");  // an interrupted run must not look complete
+  const int64_t threads =
+      o.threads > 0 ? o.threads : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+  report.images = write_splits(o, layout, splits, threads);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("fashion mosaic: wrote {} canvases to {} in {:.1f} s ({} threads)", report.images, o.out_dir,
                report.seconds, threads);

@@ -8,21 +8,6 @@
 
 namespace tips::train {
 
-namespace {
-
-data::Batch to_device(const data::Batch& in, const torch::Device& device) {
-  data::Batch b = in;
-  const bool non_blocking = device.is_cuda();
-  b.global_crops = b.global_crops.to(device, non_blocking);
-  if (b.local_crops.defined()) b.local_crops = b.local_crops.to(device, non_blocking);
-  b.masks = b.masks.to(device, non_blocking);
-  b.tokens1 = b.tokens1.to(device, non_blocking);
-  b.tokens2 = b.tokens2.to(device, non_blocking);
-  return b;
-}
-
-}  // namespace
-
 std::pair<torch::Tensor, DeviceMetrics> Trainer::Impl::compute_losses(TermContext& ctx) {
   DeviceMetrics values;
   torch::Tensor total = torch::zeros({}, torch::TensorOptions().device(device));
@@ -71,7 +56,7 @@ DeviceMetrics Trainer::Impl::forward_backward(const std::vector<data::Batch>& mi
   const double accum = static_cast<double>(micro_batches.size());
   DeviceMetrics means;
   for (const auto& mb_in : micro_batches) {
-    const data::Batch mb = to_device(mb_in, device);
+    const data::Batch mb = data::to_device(mb_in, device);
     const StepForwards forwards = run_forwards(plan, model, *teacher, mb);
     TermContext ctx(mb, forwards, model, *teacher, dist, step, cfg.train.steps, plan.bf16);
     auto [loss, values] = compute_losses(ctx);

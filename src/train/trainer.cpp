@@ -17,6 +17,7 @@
 #include "tips/train/checkpoint.h"
 #include "tips/train/frozen_teacher.h"
 #include "tips/core/schedule.h"
+#include "tips/train/device.h"
 #include "tips/train/weights.h"
 #include "trainer_impl.h"
 
@@ -27,17 +28,9 @@ namespace tips::train {
 namespace {
 
 torch::Device pick_device(const config::RunConfig& cfg, const dist::DistContext& d) {
-  switch (cfg.train.device) {
-    case DeviceChoice::kCpu: return torch::kCPU;
-    case DeviceChoice::kCuda:
-      if (!torch::cuda::is_available())
-        throw ConfigError("train.device: cuda requested but no CUDA device is visible",
-                          "use train.device=cpu (or auto), or run on a GPU machine with a CUDA LibTorch");
-      break;
-    case DeviceChoice::kAuto: break;
-  }
-  if (d.device.is_cuda()) compat::allow_tf32(true);  // fp32 matmuls outside autocast (loss math, heads)
-  return d.device;
+  const torch::Device device = resolve_device(cfg.train.device, d.device);
+  if (device.is_cuda()) compat::allow_tf32(true);  // fp32 matmuls outside autocast (loss math, heads)
+  return device;
 }
 
 model::TipsModelConfig model_config(const config::RunConfig& cfg) {

@@ -10,6 +10,7 @@
 #include "tips/core/error.h"
 #include "tips/data/augment.h"
 #include "tips/data/memory_source.h"
+#include "tips/data/synthetic_batch.h"
 
 namespace {
 
@@ -143,6 +144,43 @@ TEST(Loader, BatchShapesAndContentsFollowTheSeedContract) {
   EXPECT_EQ(st.batches, 1);
   EXPECT_EQ(st.source.position, 4);
   EXPECT_EQ(st.seen, 4);
+}
+
+// `tips bench train` times the step on synthetic batches: they must have the Loader's shapes, dtypes and ranges
+// for the same config, or the bench times a different step.
+TEST(SyntheticBatch, MatchesALoaderBatchOfTheSameConfig) {
+  const auto cfg = small_config(1);
+  const auto o = small_options();
+  auto loader = make_loader(cfg, make_items(6), o);
+  const Batch real = loader->next();
+  tips::data::SyntheticBatchSpec spec;
+  spec.crops = cfg.crops;
+  spec.masking = cfg.masking;
+  spec.patch_size = o.patch_size;
+  spec.max_len = 8;     // fake_encode's length
+  spec.vocab_size = 51;  // fake_encode's ids are in [1, 50]
+  const Batch syn = tips::data::synthetic_batch(spec, o.batch_size, 7);
+  for (const auto& [a, b] : {std::pair{real.global_crops, syn.global_crops}, {real.local_crops, syn.local_crops},
+                             {real.masks, syn.masks}, {real.tokens1, syn.tokens1}, {real.tokens2, syn.tokens2},
+                             {real.labels, syn.labels}}) {
+    EXPECT_EQ(a.sizes(), b.sizes());
+    EXPECT_EQ(a.scalar_type(), b.scalar_type());
+  }
+  EXPECT_EQ(syn.size(), real.size());
+  EXPECT_EQ(syn.captions2.size(), real.captions2.size());
+  EXPECT_GE(syn.global_crops.min().item<float>(), 0.0f);
+  EXPECT_LE(syn.global_crops.max().item<float>(), 1.0f);
+  // The masks follow data.masking as the Loader's do: round(0.75 * 16) = 12 patches per crop.
+  EXPECT_TRUE(torch::equal(syn.masks.sum(-1), real.masks.sum(-1)));
+  for (const auto& t : {syn.tokens1, syn.tokens2}) {
+    EXPECT_GE(t.min().item<int64_t>(), 0);
+    EXPECT_LT(t.max().item<int64_t>(), spec.vocab_size);
+    EXPECT_TRUE(torch::all(t.select(1, 0) > 0).item<bool>());  // every caption has a first token
+    // Padding only at the end: once a row has a 0, the rest of the row is 0.
+    const auto pad = (t == 0).to(torch::kLong);
+    EXPECT_TRUE(torch::equal(std::get<0>(pad.cummax(1)), pad));
+  }
+  EXPECT_TRUE(torch::equal(tips::data::synthetic_batch(spec, o.batch_size, 7).tokens2, syn.tokens2));  // seeded
 }
 
 TEST(Loader, OutputIndependentOfThreadCount) {

@@ -37,4 +37,8 @@ struct Batch {
   int64_t size() const { return static_cast<int64_t>(keys.size()); }
 };
 
+// The tensors the step reads (crops, masks, token ids) on `device`; labels, keys and captions stay on the host.
+// Non-blocking on CUDA: the Loader's batches are in pinned memory.
+Batch to_device(const Batch& batch, const torch::Device& device);
+
 }  // namespace tips::data

@@ -72,7 +72,7 @@ AblationRun parse_run(const json& j, const std::string& where) {
   const json& m = j["eval"]["metrics"];
   run.miou = number(m, "seg/miou");
   run.miou_all_background = number(m, "seg/miou_all_background");
-  run.miou_objects = number(m, "seg/miou_objects");
+  run.obj_miou = number(m, "seg/obj_miou");
   run.object_pixel_acc = number(m, "seg/object_pixel_acc");
   run.cls_top1 = number(m, "cls/top1");
   run.knn_top1 = number(m, "knn/top1");
@@ -154,6 +154,16 @@ std::vector<AblationRun> read_ablation_results(const fs::path& path) {
   return runs;
 }
 
+// Each row against the first: mIoU and item-pixel differences, and whether the latter exceeds twice the seed
+// spread (the larger of the two rows' sample stds; undecided with fewer than two seeds on either side).
+void set_deltas(const AblationRow& ref, AblationRow& row) {
+  if (row.miou.n > 0 && ref.miou.n > 0) row.miou_delta = row.miou.mean - ref.miou.mean;
+  const Stat &a = ref.object_pixel_acc, &b = row.object_pixel_acc;
+  if (a.n == 0 || b.n == 0) return;
+  row.item_delta = b.mean - a.mean;
+  row.item_delta_beyond_2sd = a.n >= 2 && b.n >= 2 && std::abs(*row.item_delta) > 2.0 * std::max(a.std, b.std);
+}
+
 AblationSummary summarize_ablation(const std::vector<AblationRun>& runs) {
   AblationSummary out;
   std::vector<std::vector<const AblationRun*>> groups;
@@ -178,7 +188,7 @@ AblationSummary summarize_ablation(const std::vector<AblationRun>& runs) {
     row.seeds = static_cast<int64_t>(seeds.size());
     row.miou = stat_of(g, &AblationRun::miou);
     row.miou_all_background = stat_of(g, &AblationRun::miou_all_background);
-    row.miou_objects = stat_of(g, &AblationRun::miou_objects);
+    row.obj_miou = stat_of(g, &AblationRun::obj_miou);
     row.object_pixel_acc = stat_of(g, &AblationRun::object_pixel_acc);
     row.cls_top1 = stat_of(g, &AblationRun::cls_top1);
     row.i2t_r1 = stat_of(g, &AblationRun::i2t_r1);
@@ -193,7 +203,7 @@ AblationSummary summarize_ablation(const std::vector<AblationRun>& runs) {
     row.step_s = stat_of(g, &AblationRun::step_s);
     row.train_s = stat_of(g, &AblationRun::train_s);
     row.peak_rss_mb = stat_of(g, &AblationRun::peak_rss_mb);
-    if (i > 0 && row.miou.n > 0 && out.rows[0].miou.n > 0) row.miou_delta = row.miou.mean - out.rows[0].miou.mean;
+    if (i > 0) set_deltas(out.rows[0], row);
   }
   return out;
 }
@@ -202,15 +212,18 @@ std::string ablation_markdown(const AblationSummary& s) {
   std::ostringstream md;
   const std::string first = s.rows.empty() ? "" : s.rows[0].name;
   md << "| config | seeds | ZS seg mIoU (%) | Δ mIoU vs " << first
-     << " (pp) | object mIoU (%) | item pixels (%) | ZS cls top-1 (%) | R@1 i2t (%) | R@1 t2i (%) | kNN top-1 (%) | params trained | step (ms) "
+     << " (pp) | object mIoU, background ignored (%) | item pixels (%) | Δ item pixels (pp) | ZS cls top-1 (%) | R@1 i2t (%) | R@1 t2i (%) | kNN top-1 (%) | params trained | step (ms) "
         "| train (s) | peak RSS (MB) |\n";
-  md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  char delta[32];
+  md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  char delta[32], item_delta[48];
   for (const auto& r : s.rows) {
     if (r.miou_delta) std::snprintf(delta, sizeof(delta), "%+.2f", 100.0 * *r.miou_delta);
     else std::snprintf(delta, sizeof(delta), "%s", r.name == first ? "(ref)" : "–");
+    if (r.item_delta)
+      std::snprintf(item_delta, sizeof(item_delta), "%+.2f%s", 100.0 * *r.item_delta, r.item_delta_beyond_2sd ? " (> 2 sd)" : "");
+    else std::snprintf(item_delta, sizeof(item_delta), "%s", r.name == first ? "(ref)" : "–");
     md << "| " << r.name << " | " << r.seeds << " | " << cell(r.miou, 100, 2) << " | " << delta << " | "
-       << cell(r.miou_objects, 100, 2) << " | " << cell(r.object_pixel_acc, 100, 2) << " | " << cell(r.cls_top1, 100, 2) << " | " << cell(r.i2t_r1, 100, 2) << " | " << cell(r.t2i_r1, 100, 2) << " | "
+       << cell(r.obj_miou, 100, 2) << " | " << cell(r.object_pixel_acc, 100, 2) << " | " << item_delta << " | " << cell(r.cls_top1, 100, 2) << " | " << cell(r.i2t_r1, 100, 2) << " | " << cell(r.t2i_r1, 100, 2) << " | "
        << cell(r.knn_top1, 100, 2) << " | " << params_cell(r) << " | " << cell(r.step_s, 1000, 0) << " | "
        << cell(r.train_s, 1, 0) << " | " << cell(r.peak_rss_mb, 1, 0) << " |\n";
   }
@@ -220,9 +233,11 @@ std::string ablation_markdown(const AblationSummary& s) {
       md << " All-background mIoU baseline: " << cell(r.miou_all_background, 100, 2) << " %.";
       break;
     }
-  md << "\nObject mIoU: the object classes alone; item pixels: the item pixels given their own class by an argmax "
-        "over the object classes (chance = 1 / classes). With a background that covers most pixels, these two read "
-        "the items; the mIoU mostly reads the background.";
+  md << "\nObject mIoU: over the object classes, background pixels ignored (the official protocol's headline); item "
+        "pixels: the item pixels given their own class by an argmax over the object classes (chance = 1 / classes). "
+        "With a background that covers most pixels, these two read the items; the mIoU mostly reads the background. "
+        "Δ: against the first row; \"> 2 sd\" marks an item-pixel difference beyond twice the larger seed std of the "
+        "two rows (needs >= 2 seeds in each).";
   md << "\nR@1: image-to-text / text-to-image retrieval on the segmentation canvases, averaged over the caption "
         "fields";
   if (s.retrieval_fields.empty()) md << " (none evaluated).";

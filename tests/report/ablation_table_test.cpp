@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 
 #include "../io/test_util.h"
 #include "tips/core/error.h"
@@ -37,13 +38,14 @@ TEST(AblationTable, MeanAndSampleStd) {
 }
 
 // One results.jsonl line as scripts/ablate.sh writes it.
+// Item pixels are 0.1 * (seed + 1) unless `items` >= 0.
 std::string line(const std::string& row, int seed, double miou, double i2t_a, double i2t_b, double t2i, double step_s,
-                 double rss, double ema) {
+                 double rss, double ema, double items = -1) {
   std::ostringstream s;
   s << R"({"row": ")" << row << R"(", "seed": )" << seed << R"(, "train_s": 100, "peak_rss_mb": )" << rss
     << R"(, "step_s": )" << step_s << R"(, "eval": {"metrics": {"seg/miou": )" << miou
-    << R"(, "seg/miou_all_background": 0.1, "seg/miou_objects": )" << miou / 2
-    << R"(, "seg/object_pixel_acc": )" << 0.1 * (seed + 1) << R"(, "cls/top1": 0.5, "retrieval/alt_text/i2t_r1": )"
+    << R"(, "seg/miou_all_background": 0.1, "seg/obj_miou": )" << miou / 2
+    << R"(, "seg/object_pixel_acc": )" << (items >= 0 ? items : 0.1 * (seed + 1)) << R"(, "cls/top1": 0.5, "retrieval/alt_text/i2t_r1": )"
     << i2t_a
     << R"(, "retrieval/caption_medium/i2t_r1": )" << i2t_b << R"(, "retrieval/alt_text/t2i_r1": )" << t2i
     << R"(, "retrieval/caption_medium/t2i_r1": )" << t2i << R"(, "retrieval/alt_text/i2t_r5": 0.99},)"
@@ -88,10 +90,10 @@ TEST(AblationTable, RowsInFirstAppearanceOrderWithMeanStdAndDelta) {
   SCOPED_TRACE(md);
   // tips_v1: mIoU 42.00 ± 2.83, (ref), cls 50.00 ± 0.00, i2t 40.00 ± 14.14, t2i 20.00 ± 14.14, kNN –,
   // params 1.25M, step 600 ± 141 ms, train 100 ± 0 s, RSS 1050 ± 71 MB.
-  EXPECT_NE(md.find("| tips_v1 | 2 | 42.00 ± 2.83 | (ref) | 21.00 ± 1.41 | 15.00 ± 7.07 | 50.00 ± 0.00 | 40.00 ± 14.14 | 20.00 ± 14.14 | – | "
+  EXPECT_NE(md.find("| tips_v1 | 2 | 42.00 ± 2.83 | (ref) | 21.00 ± 1.41 | 15.00 ± 7.07 | (ref) | 50.00 ± 0.00 | 40.00 ± 14.14 | 20.00 ± 14.14 | – | "
                     "1.25M (1.00M + 0.25M EMA) | 600 ± 141 | 100 ± 0 | 1050 ± 71 |"),
             std::string::npos);
-  EXPECT_NE(md.find("| +ibotpp | 2 | 46.00 ± 1.41 | +4.00 | 23.00 ± 0.71 | 15.00 ± 7.07 | 50.00 ± 0.00 | 30.00 ± 0.00 | 20.00 ± 0.00 | – | "
+  EXPECT_NE(md.find("| +ibotpp | 2 | 46.00 ± 1.41 | +4.00 | 23.00 ± 0.71 | 15.00 ± 7.07 | +0.00 | 50.00 ± 0.00 | 30.00 ± 0.00 | 20.00 ± 0.00 | – | "
                     "1.00M (1.00M + 0.00M EMA) | 600 ± 0 | 100 ± 0 | 1200 ± 0 |"),
             std::string::npos);
   EXPECT_NE(md.find("Δ mIoU vs tips_v1"), std::string::npos);
@@ -100,10 +102,32 @@ TEST(AblationTable, RowsInFirstAppearanceOrderWithMeanStdAndDelta) {
   EXPECT_LT(md.find("| tips_v1 |"), md.find("| +ibotpp |"));
 }
 
+TEST(AblationTable, ItemPixelStepBeyondTwiceTheSeedSpreadIsMarked) {
+  // Reference item pixels {0.10, 0.12} (std 0.01414); +a {0.20, 0.22}: +10 pp > 2 x 1.414 pp -> marked.
+  // +b {0.11, 0.15} (std 0.02828): +2 pp < 2 x 2.828 pp -> not marked. +c: one seed, undecided.
+  std::string text;
+  for (const auto& [row, seed, items] : std::vector<std::tuple<std::string, int, double>>{
+           {"ref", 0, 0.10}, {"ref", 1, 0.12}, {"+a", 0, 0.20}, {"+a", 1, 0.22}, {"+b", 0, 0.11}, {"+b", 1, 0.15},
+           {"+c", 0, 0.90}})
+    text += line(row, seed, 0.4, 0.2, 0.2, 0.1, 0.5, 900, 0, items) + "\n";
+  std::istringstream in(text);
+  const auto sum = summarize_ablation(parse_ablation_results(in, "r"));
+  ASSERT_EQ(sum.rows.size(), 4u);
+  EXPECT_NEAR(*sum.rows[1].item_delta, 0.10, 1e-12);
+  EXPECT_TRUE(sum.rows[1].item_delta_beyond_2sd);
+  EXPECT_NEAR(*sum.rows[2].item_delta, 0.02, 1e-12);
+  EXPECT_FALSE(sum.rows[2].item_delta_beyond_2sd);
+  EXPECT_FALSE(sum.rows[3].item_delta_beyond_2sd);
+  const std::string md = ablation_markdown(sum);
+  EXPECT_NE(md.find("| 21.00 ± 1.41 | +10.00 (> 2 sd) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 13.00 ± 2.83 | +2.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 90.00 | +79.00 |"), std::string::npos) << md;
+}
+
 TEST(AblationTable, SingleSeedShowsTheValueAlone) {
   std::istringstream in(line("tips_v1", 3, 0.5, 0.2, 0.2, 0.1, 0.25, 900, 0) + "\n");
   const std::string md = ablation_markdown(summarize_ablation(parse_ablation_results(in, "r")));
-  EXPECT_NE(md.find("| tips_v1 | 1 | 50.00 | (ref) | 25.00 | 40.00 | 50.00 | 20.00 | 10.00 | – | 1.00M (1.00M + 0.00M EMA) | 250 | "
+  EXPECT_NE(md.find("| tips_v1 | 1 | 50.00 | (ref) | 25.00 | 40.00 | (ref) | 50.00 | 20.00 | 10.00 | – | 1.00M (1.00M + 0.00M EMA) | 250 | "
                     "100 | 900 |"),
             std::string::npos)
       << md;
@@ -130,7 +154,7 @@ TEST(AblationTable, StepTimeAndRunInfoFromTheRunDirectory) {
   EXPECT_NEAR(runs[0].ema_params.value_or(-1), 5e5, 1e-6);
   EXPECT_FALSE(runs[0].i2t_r1.has_value());
   const std::string md = ablation_markdown(summarize_ablation(runs));
-  EXPECT_NE(md.find("| 30.00 | (ref) | – | – | – | – | – | – | 2.50M (2.00M + 0.50M EMA) | 350 | 10 | 800 |"),
+  EXPECT_NE(md.find("| 30.00 | (ref) | – | – | (ref) | – | – | – | – | 2.50M (2.00M + 0.50M EMA) | 350 | 10 | 800 |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("(none evaluated)"), std::string::npos);

@@ -38,7 +38,7 @@ struct AblationRun {
   int64_t seed = 0;
   std::optional<double> miou;                 // eval seg/miou
   std::optional<double> miou_all_background;  // eval seg/miou_all_background
-  std::optional<double> miou_objects;         // eval seg/miou_objects (the object classes alone)
+  std::optional<double> obj_miou;             // eval seg/obj_miou (object classes, background pixels ignored)
   std::optional<double> object_pixel_acc;     // eval seg/object_pixel_acc (item pixels given their class)
   std::optional<double> cls_top1;             // eval cls/top1
   std::optional<double> i2t_r1, t2i_r1;       // eval retrieval/<field>/{i2t,t2i}_r1, mean over fields
@@ -64,12 +64,15 @@ std::vector<AblationRun> read_ablation_results(const std::filesystem::path& path
 struct AblationRow {
   std::string name;
   int64_t seeds = 0;
-  Stat miou, miou_all_background, miou_objects, object_pixel_acc;  // fractions
+  Stat miou, miou_all_background, obj_miou, object_pixel_acc;  // fractions
   Stat cls_top1, i2t_r1, t2i_r1, knn_top1;                            // fractions
   Stat params_trained;                                                 // trainable + EMA parameters
   Stat trainable_params, ema_params;
   Stat step_s, train_s, peak_rss_mb;
   std::optional<double> miou_delta;  // mean miou minus the first row's, fraction; none for the first row
+  std::optional<double> item_delta;  // mean object_pixel_acc minus the first row's, fraction; none for the first row
+  // |item_delta| > 2 x the larger sample std of the two rows (both with >= 2 seeds): the ablation's test of a step.
+  bool item_delta_beyond_2sd = false;
 };
 
 struct AblationSummary {

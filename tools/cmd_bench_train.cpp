@@ -21,11 +21,13 @@
 #include <cstdlib>
 #include <dlfcn.h>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "command.h"
 #include "tips/config/config.h"
@@ -55,6 +57,7 @@ struct Opts {
   bool system_malloc = false;  // keep glibc's default allocator settings on both sides
   double peak_tflops = 0;  // 0 = from the GPU table (CUDA only)
   std::string json;
+  std::string profile;  // chrome trace of the first repeat's timed C++ steps; "" = none
 };
 
 // The step's inputs: batches of the configured shapes (data/synthetic_batch.h), on the step's device.
@@ -116,6 +119,19 @@ Timing time_cpp(tips::train::Trainer& trainer, const std::vector<std::vector<tip
     if (r.skipped) ++skipped;
     if (i >= warmup) t.step_s.push_back(s), t.cpu_s.push_back(cpu_seconds_self() - cpu0);
   }
+  return t;
+}
+
+// Runs `timed` under LibTorch's autograd profiler and writes its events as a chrome trace (chrome://tracing,
+// ui.perfetto.dev): one span per ATen op, forward and backward. The profiler's own cost inflates these steps'
+// times, which the table then shows.
+Timing profiled(const std::string& path, const std::function<Timing()>& timed) {
+  Timing t;
+  {
+    torch::autograd::profiler::RecordProfile guard(path);
+    t = timed();
+  }
+  std::fprintf(stderr, "profile: wrote %s (the profiled steps are slower than unprofiled ones)\n", path.c_str());
   return t;
 }
 
@@ -298,7 +314,10 @@ Results measure(const Opts& o, tips::train::Trainer& trainer, const std::vector<
   Results r;
   r.py_error = std::move(py_error);
   for (int64_t rep = 0; rep < o.repeats; ++rep) {
-    const Timing t = time_cpp(trainer, inputs, device, rep == 0 ? o.warmup : 0, o.steps, r.skipped);
+    if (rep == 0 && !o.profile.empty()) time_cpp(trainer, inputs, device, o.warmup, 0, r.skipped);  // unprofiled
+    const Timing t = rep == 0 && !o.profile.empty()
+                         ? profiled(o.profile, [&] { return time_cpp(trainer, inputs, device, 0, o.steps, r.skipped); })
+                         : time_cpp(trainer, inputs, device, rep == 0 ? o.warmup : 0, o.steps, r.skipped);
     r.cpp_median.push_back(t.median());
     r.cpp_min.push_back(t.min());
     r.cpp_cpu.push_back(t.cpu_median());
@@ -466,6 +485,8 @@ tips::cli::Registrar reg("bench train", "one training step: C++ vs the PyTorch r
                                           "peak TFLOP/s for MFU (default: table for H100/H200/A100)")
                                ->check(CLI::PositiveNumber);
                            app.add_option("--json", o->json, "also write the results as JSON to this file");
+                           app.add_option("--profile", o->profile,
+                                          "write a chrome trace of the first repeat's C++ steps (ATen ops) here");
                            return [o] { return run(*o); };
                          });
 

@@ -141,6 +141,18 @@ class TwoRankAllReduce {
   int64_t generation_ = 0;
 };
 
+TEST(Dino, MeanEntropyByHand) {
+  // Rows: two equal halves (ln 2), one-hot (0, with 0 log 0 = 0), uniform over 4 (ln 4): mean ln 2.
+  const auto p = torch::tensor({0.5, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.25, 0.25, 0.25, 0.25}, torch::kFloat);
+  EXPECT_NEAR(L::mean_entropy(p.view({3, 4})).item<float>(), std::log(2.0), 1e-6);
+  // Leading dimensions are rows as well; a non-contiguous view gives the same value.
+  auto gen = tips::rng::generator(5);
+  const auto q = torch::softmax(torch::randn({2, 3, 7}, gen), -1);
+  const double expected = (-(q * q.log()).sum(-1).mean()).item<double>();
+  EXPECT_NEAR(L::mean_entropy(q).item<float>(), expected, 1e-6);
+  EXPECT_NEAR(L::mean_entropy(q.transpose(0, 1)).item<float>(), expected, 1e-6);
+}
+
 TEST(Dino, SinkhornWithReducerEqualsTheGlobalBatch) {
   auto gen = tips::rng::generator(4);
   const auto logits = torch::rand({7, 5}, gen, torch::kDouble) * 2 - 1;

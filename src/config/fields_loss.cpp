@@ -64,7 +64,8 @@ void visit_loss(V& v, C& c) {
     v.check("weight", i.weight >= 0, "must be >= 0");
   });
   v.section("koleo", [&] {
-    v.field("weight", c.koleo.weight, "KoLeo regulariser on CLS; 0 disables");
+    v.field("weight", c.koleo.weight,
+            "KoLeo regulariser on CLS1, neighbours searched over the global batch (DINOv2: per rank); 0 disables");
     v.check("weight", c.koleo.weight >= 0, "must be >= 0");
   });
   v.section("distill", [&] {

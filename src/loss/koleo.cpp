@@ -4,18 +4,29 @@
 
 namespace tips::loss {
 
-torch::Tensor koleo_loss(const torch::Tensor& x, double eps) {
-  TORCH_CHECK(x.dim() == 2 && x.size(0) >= 2, "koleo_loss: expected (B, D) with B >= 2, got ", x.sizes());
+torch::Tensor koleo_loss(const torch::Tensor& x, double eps) { return koleo_loss(x, x, 0, eps); }
+
+torch::Tensor koleo_loss(const torch::Tensor& x, const torch::Tensor& x_all, int64_t offset, double eps) {
+  TORCH_CHECK(x.dim() == 2 && x_all.dim() == 2 && x.size(1) == x_all.size(1),
+              "koleo_loss: expected (B, D) rows and (N, D) gathered rows, got ", x.sizes(), " and ", x_all.sizes());
+  TORCH_CHECK(x_all.size(0) >= 2 && offset >= 0 && offset + x.size(0) <= x_all.size(0),
+              "koleo_loss: need N >= 2 gathered rows holding this rank's B at [offset, offset + B), got N = ",
+              x_all.size(0), ", B = ", x.size(0), ", offset = ", offset);
   namespace F = torch::nn::functional;
-  const auto u = F::normalize(detail::at_least_f32(x), F::NormalizeFuncOptions().dim(-1).eps(eps));  // (B, D)
+  const auto normalize = [eps](const torch::Tensor& t) {
+    return F::normalize(detail::at_least_f32(t), F::NormalizeFuncOptions().dim(-1).eps(eps));
+  };
+  const auto u = normalize(x);                                 // (B, D)
+  const auto u_all = x_all.is_same(x) ? u : normalize(x_all);  // (N, D)
   torch::Tensor nearest;
   {
     torch::NoGradGuard no_grad;
-    auto dots = torch::matmul(u, u.t());  // (B, B)
-    dots.fill_diagonal_(-2.0);            // below any cosine: never pick yourself
-    nearest = dots.argmax(/*dim=*/1);     // (B)
+    auto dots = torch::matmul(u, u_all.t());  // (B, N)
+    dots.diagonal(offset, 0, 1).fill_(-2.0);  // (i, offset + i): below any cosine, never pick yourself
+    nearest = dots.argmax(/*dim=*/1);         // (B)
   }
-  const auto dist = F::pairwise_distance(u, u.index_select(0, nearest), F::PairwiseDistanceFuncOptions().eps(eps));
+  const auto neighbours = u_all.index_select(0, nearest);  // (B, D)
+  const auto dist = F::pairwise_distance(u, neighbours, F::PairwiseDistanceFuncOptions().eps(eps));
   return -torch::log(dist + eps).mean();
 }
 

@@ -1,12 +1,12 @@
 // Multi-process training (Gloo, separate `tips train` processes with the torchrun variables) against one process:
 // 2 ranks with per-rank batch B must reproduce 1 rank with batch 2B - the same global-mean losses every step and
 // the same weights after 5 steps, within 1e-5. This holds because every loss term is a mean over samples, the
-// contrastive negatives are gathered across ranks, the teacher centers are reduced across ranks, and sample i of
-// the global stream gets the same crops, masks and captions whichever rank reads it.
+// contrastive negatives and KoLeo's neighbour candidates are gathered across ranks, the teacher centers are
+// reduced across ranks, and sample i of the global stream gets the same crops, masks and captions whichever rank
+// reads it.
 //
-// Off for this comparison: KoLeo (nearest neighbours within a rank's batch are not those of the global batch, by
-// design, as in DINOv2) and stochastic depth (its masks are drawn per rank). On: the patch-text extension, whose
-// per-rank similarity rows are gathered with gradient.
+// Off for this comparison: stochastic depth (its masks are drawn per rank). On: KoLeo and the patch-text
+// extension, whose per-rank similarity rows are gathered with gradient.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -43,7 +43,7 @@ tt::Launch start_training(const fs::path& run, int world_size, const std::vector
 TEST(TrainDist, TwoGlooRanksMatchOneProcessWithTheGlobalBatch) {
   const fs::path root = fs::path(TIPS_BINARY_DIR) / "test_runs" / "dist_equal";
   const std::vector<std::string> extra = {"train.steps=5", "ckpt.every=0", "train.eval_every=0",
-                                          "model.drop_path=0", "loss.koleo.weight=0", "dist.timeout_s=60",
+                                          "model.drop_path=0", "loss.koleo.weight=0.1", "dist.timeout_s=60",
                                           "loss.patch_text.weight=0.5",
                                           "eval.seg_manifest=", "eval.cls_manifest=", "eval.knn_bank_manifest="};
   tips::testing::tiny_dataset();  // generated once here, not raced by the ranks
@@ -62,7 +62,7 @@ TEST(TrainDist, TwoGlooRanksMatchOneProcessWithTheGlobalBatch) {
     SCOPED_TRACE("step " + std::to_string(step));
     ASSERT_TRUE(two.count(step));
     for (const char* term : {"loss", "loss_contrastive", "loss_contrastive1", "loss_contrastive2", "loss_dino",
-                             "loss_ibot", "loss_patch_text", "grad_norm"}) {
+                             "loss_ibot", "loss_koleo", "loss_patch_text", "grad_norm"}) {
       ASSERT_TRUE(rec.contains(term)) << term;
       const double a = rec[term].get<double>(), b = two.at(step)[term].get<double>();
       // float32 sums over one batch or over two halves then across ranks: a few ulps per op, accumulated over 4

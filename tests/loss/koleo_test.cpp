@@ -58,4 +58,28 @@ TEST(Koleo, GradientMatchesFiniteDifferences) {
   EXPECT_LT(tips::testing::max_grad_error([](const torch::Tensor& t) { return tips::loss::koleo_loss(t); }, x), 1e-6);
 }
 
+// Two ranks' shares of one batch, each searched against the gathered rows: the mean of the two losses is the
+// whole batch's loss, and so is its gradient (a row's nearest neighbour may sit in the other share).
+TEST(Koleo, SharesAgainstTheGatheredRowsGiveTheWholeBatch) {
+  namespace L = tips::loss;
+  auto gen = tips::rng::generator(11);
+  const auto x = torch::randn({8, 4}, gen, torch::kDouble).requires_grad_();
+  const auto whole = L::koleo_loss(x);
+  const auto shared = (L::koleo_loss(x.narrow(0, 0, 4), x, 0) + L::koleo_loss(x.narrow(0, 4, 4), x, 4)) / 2;
+  EXPECT_NEAR(shared.item<double>(), whole.item<double>(), 1e-12);
+  EXPECT_NEAR(whole.item<double>(), reference_koleo(x.detach(), 1e-8), 1e-9);
+  const auto g_whole = torch::autograd::grad({whole}, {x}, {}, /*retain_graph=*/true)[0];
+  const auto g_shared = torch::autograd::grad({shared}, {x})[0];
+  EXPECT_LT((g_whole - g_shared).abs().max().item<double>(), 1e-12);
+  // Searching within each share alone (DINOv2's per-rank form) is a different loss on these rows.
+  const auto per_share = (L::koleo_loss(x.narrow(0, 0, 4)) + L::koleo_loss(x.narrow(0, 4, 4))) / 2;
+  EXPECT_GT(std::abs(per_share.item<double>() - whole.item<double>()), 1e-3);
+}
+
+TEST(Koleo, GatheredRowsMustHoldThisRanksRows) {
+  const auto x = torch::randn({4, 3});
+  EXPECT_THROW(tips::loss::koleo_loss(x, torch::randn({6, 3}), 3), c10::Error);  // rows 3..6 past the end
+  EXPECT_THROW(tips::loss::koleo_loss(x, torch::randn({8, 2}), 0), c10::Error);  // width differs
+}
+
 }  // namespace

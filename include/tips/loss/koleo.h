@@ -12,4 +12,10 @@ namespace tips::loss {
 // Returns () float32 (float64 for float64 inputs). The neighbour choice carries no gradient.
 torch::Tensor koleo_loss(const torch::Tensor& x, double eps = 1e-8);
 
+// Distributed form: x (B, D) are this rank's rows, x_all (N, D) the rows of every rank (all-gathered with
+// gradient), this rank's at [offset, offset + B). Each row's nearest neighbour is searched over x_all, itself
+// excluded, so the mean over ranks of these losses is koleo_loss of the whole batch, whatever the rank count.
+// (DINOv2 searches within each rank's batch instead.) koleo_loss(x, x, 0) == koleo_loss(x).
+torch::Tensor koleo_loss(const torch::Tensor& x, const torch::Tensor& x_all, int64_t offset, double eps = 1e-8);
+
 }  // namespace tips::loss

@@ -212,18 +212,23 @@ std::string ablation_markdown(const AblationSummary& s) {
   std::ostringstream md;
   const std::string first = s.rows.empty() ? "" : s.rows[0].name;
   md << "| config | seeds | ZS seg mIoU (%) | Δ mIoU vs " << first
-     << " (pp) | object mIoU, background ignored (%) | item pixels (%) | Δ item pixels (pp) | ZS cls top-1 (%) | R@1 i2t (%) | R@1 t2i (%) | kNN top-1 (%) | params trained | step (ms) "
-        "| train (s) | peak RSS (MB) |\n";
+     << " (pp) | object mIoU, background ignored (%) | item pixels (%) | Δ item pixels (pp) | ZS cls top-1 (%) "
+        "| R@1 i2t (%) | R@1 t2i (%) | kNN top-1 (%) | params trained | step (ms) | train (s) | peak RSS (MB) |\n";
   md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   char delta[32], item_delta[48];
   for (const auto& r : s.rows) {
-    if (r.miou_delta) std::snprintf(delta, sizeof(delta), "%+.2f", 100.0 * *r.miou_delta);
-    else std::snprintf(delta, sizeof(delta), "%s", r.name == first ? "(ref)" : "–");
+    if (r.miou_delta)
+      std::snprintf(delta, sizeof(delta), "%+.2f", 100.0 * *r.miou_delta);
+    else
+      std::snprintf(delta, sizeof(delta), "%s", r.name == first ? "(ref)" : "–");
     if (r.item_delta)
-      std::snprintf(item_delta, sizeof(item_delta), "%+.2f%s", 100.0 * *r.item_delta, r.item_delta_beyond_2sd ? " (> 2 sd)" : "");
-    else std::snprintf(item_delta, sizeof(item_delta), "%s", r.name == first ? "(ref)" : "–");
+      std::snprintf(item_delta, sizeof(item_delta), "%+.2f%s", 100.0 * *r.item_delta,
+                    r.item_delta_beyond_2sd ? " (> 2 sd)" : "");
+    else
+      std::snprintf(item_delta, sizeof(item_delta), "%s", r.name == first ? "(ref)" : "–");
     md << "| " << r.name << " | " << r.seeds << " | " << cell(r.miou, 100, 2) << " | " << delta << " | "
-       << cell(r.obj_miou, 100, 2) << " | " << cell(r.object_pixel_acc, 100, 2) << " | " << item_delta << " | " << cell(r.cls_top1, 100, 2) << " | " << cell(r.i2t_r1, 100, 2) << " | " << cell(r.t2i_r1, 100, 2) << " | "
+       << cell(r.obj_miou, 100, 2) << " | " << cell(r.object_pixel_acc, 100, 2) << " | " << item_delta << " | "
+       << cell(r.cls_top1, 100, 2) << " | " << cell(r.i2t_r1, 100, 2) << " | " << cell(r.t2i_r1, 100, 2) << " | "
        << cell(r.knn_top1, 100, 2) << " | " << params_cell(r) << " | " << cell(r.step_s, 1000, 0) << " | "
        << cell(r.train_s, 1, 0) << " | " << cell(r.peak_rss_mb, 1, 0) << " |\n";
   }

@@ -2,6 +2,8 @@
 # TIPSv2 Table 4 in miniature on the Fashion-MNIST mosaics: trains the five configs of configs/ablations/
 # (TIPS v1 -> +iBOT++ -> +multi-granularity captions -> +head-only EMA = TIPSv2), then TIPSv2 + the patch-text
 # extension (not in the recipe), with the same budget and seeds, evaluates each, and writes runs/ablations/results.md.
+# Training goes through scripts/train_local.sh (2 local ranks of 1 thread on a 2-core machine; TRAIN_RANKS=1 for
+# one process); the peak RSS it records is then the largest rank's.
 # Usage: scripts/ablate.sh [seeds...]   (default: 0)   Extra overrides: ABLATE_SET="train.steps=200"
 #        ABLATE_ROWS="tips_v1 +head_ema" picks rows (default: all five)
 set -euo pipefail
@@ -22,7 +24,8 @@ for seed in "${seeds[@]}"; do
     cfg="configs/ablations/$row.yaml"
     run="runs/ablations/${row#+}_s$seed"
     # shellcheck disable=SC2086
-    /usr/bin/time -f "%e %M" -o "$run.time" "$tips" train -c "$cfg" train.seed="$seed" train.run_dir="$run" ${ABLATE_SET:-} \
+    /usr/bin/time -f "%e %M" -o "$run.time" bash scripts/train_local.sh "$tips" -c "$cfg" train.seed="$seed" \
+      train.run_dir="$run" ${ABLATE_SET:-} \
       || { echo "ablate: $row seed $seed failed" >&2; exit 1; }
     ckpt=$(ls -1 "$run"/checkpoints/step_*.ckpt | sort | tail -n 1)
     # shellcheck disable=SC2086

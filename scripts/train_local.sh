@@ -6,7 +6,7 @@
 # TRAIN_RANKS picks the rank count (default: 2 on a machine with >= 2 cores, else 1); each rank gets
 # train.threads = cores / ranks. TRAIN_RANKS=1 trains in one process with the config's thread count.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+here=$(dirname "$0")  # no cd: the caller's relative paths (binary, configs, overrides) stay valid
 tips=$1
 shift
 cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc alone follows OMP_NUM_THREADS
@@ -15,5 +15,5 @@ if [ "$ranks" -le 1 ]; then
   exec "$tips" train "$@"
 fi
 # The thread overrides come first, so that the caller's own overrides still win.
-exec bash scripts/launch_local.sh "$ranks" "$tips" train train.threads=$(( cores > ranks ? cores / ranks : 1 )) \
+exec bash "$here/launch_local.sh" "$ranks" "$tips" train train.threads=$(( cores > ranks ? cores / ranks : 1 )) \
   data.loader.threads=1 "$@"

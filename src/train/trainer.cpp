@@ -109,7 +109,7 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   if (cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(cfg.train.threads));
   s.per_rank_batch = per_rank_batch(cfg, s.dist.world_size);
   s.run_dir = cfg.train.run_dir;
-  if (s.dist.is_main()) check_writable(s.run_dir);
+  if (s.dist.is_main() && options.with_data) check_writable(s.run_dir);  // a data-less Trainer writes no run
   s.build_model_and_teacher();
   s.build_optimizer();
   if (options.with_data) s.build_loader();

@@ -3,7 +3,8 @@
 Runs a tiny bench (1 warm-up step, 2 timed steps, profiled) and checks the trace against the bench's own JSON:
   1. the trace is chrome's JSON event format, with ATen op spans of the forward and of the backward;
   2. its extent (first op start to last op end) fits inside the 2 timed steps the bench reports, so the warm-up
-     step is not in it, and covers at least half of them, so the steps are.
+     step is not in it, and covers at least half of them, so the steps are;
+  3. the bench leaves train.run_dir alone (it trains no run).
 Run by ctest as: /usr/bin/python3 bench_profile_test.py --tips <path to the tips binary>.
 """
 import argparse
@@ -28,6 +29,7 @@ def main():
         subprocess.run([tips, "bench", "train", *TINY, "train.run_dir=" + os.path.join(d, "run"), "--steps", str(STEPS), "--warmup", "1", "--repeats", "1",
                         "--threads", "1", "--no-python", "--profile", trace_path, "--json", json_path],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run_dir_created = os.path.exists(os.path.join(d, "run"))
         with open(trace_path) as f:
             trace = json.load(f)
         with open(json_path) as f:
@@ -36,6 +38,8 @@ def main():
     spans = [e for e in events if e.get("ph") == "X"]
     names = {e["name"] for e in spans}
     failures = []
+    if run_dir_created:
+        failures.append("the bench created train.run_dir; it writes no run")
     if not any(n.startswith("aten::") for n in names):
         failures.append("no aten:: op spans")
     if not any("Backward" in n for n in names):

@@ -36,7 +36,7 @@ struct StepResult {
 struct TrainerOptions {
   // false: no tokenizer and no data source are opened (text.tokenizer and data.path may be empty); the caller
   // feeds step() its own batches. `tips bench train` uses this with synthetic batches; next_batches()/train()
-  // then throw.
+  // then throw, and train.run_dir is neither created nor probed.
   bool with_data = true;
 };
 

@@ -314,10 +314,13 @@ Results measure(const Opts& o, tips::train::Trainer& trainer, const std::vector<
   Results r;
   r.py_error = std::move(py_error);
   for (int64_t rep = 0; rep < o.repeats; ++rep) {
-    if (rep == 0 && !o.profile.empty()) time_cpp(trainer, inputs, device, o.warmup, 0, r.skipped);  // unprofiled
-    const Timing t = rep == 0 && !o.profile.empty()
-                         ? profiled(o.profile, [&] { return time_cpp(trainer, inputs, device, 0, o.steps, r.skipped); })
-                         : time_cpp(trainer, inputs, device, rep == 0 ? o.warmup : 0, o.steps, r.skipped);
+    Timing t;
+    if (rep == 0 && !o.profile.empty()) {
+      time_cpp(trainer, inputs, device, o.warmup, 0, r.skipped);  // the warm-up stays out of the trace
+      t = profiled(o.profile, [&] { return time_cpp(trainer, inputs, device, 0, o.steps, r.skipped); });
+    } else {
+      t = time_cpp(trainer, inputs, device, rep == 0 ? o.warmup : 0, o.steps, r.skipped);
+    }
     r.cpp_median.push_back(t.median());
     r.cpp_min.push_back(t.min());
     r.cpp_cpu.push_back(t.cpu_median());

@@ -28,9 +28,9 @@ torch::Tensor softmax_center_teacher(const torch::Tensor& logits, const torch::T
 }
 
 // The iterations act on E = exp(logits / temp) only through a row scale r (M) and a column scale c (K):
-// Q = diag(r) E diag(c). Each half-step needs E's row or column sums weighted by the other scale, one
-// matrix-vector product that reads E once and writes nothing, where normalising Q in place reads and writes the
-// whole (M, K) matrix four times per iteration. Same arithmetic as the in-place loop up to rounding.
+// Q = diag(r) E diag(c) (row_scale, col_scale below). Each half-step needs E's row or column sums weighted by the other
+// scale: one matrix-vector product that reads E once and writes only a vector, where normalising Q in place reads and
+// writes the whole (M, K) matrix four times per iteration. Same arithmetic as the in-place loop up to rounding.
 torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t iters, const SumReducer& reduce) {
   TORCH_CHECK(logits.dim() == 2, "sinkhorn_knopp: expected (M, K), got ", logits.sizes());
   TORCH_CHECK(temp > 0 && iters >= 1, "sinkhorn_knopp: need temp > 0 and iters >= 1, got ", temp, ", ", iters);
@@ -38,23 +38,23 @@ torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t i
   auto e = detail::at_least_f32(logits).div(temp).exp_();  // (M, K)
   const auto k = static_cast<double>(e.size(1));
   const auto rows_global = global_sum(reduce, torch::full({}, static_cast<double>(e.size(0)), e.options()));
-  auto r = torch::ones({e.size(0)}, e.options());                                        // (M)
-  auto c = torch::ones({e.size(1)}, e.options()).div_(global_sum(reduce, e.sum()));     // (K): total mass 1
+  auto row_scale = torch::ones({e.size(0)}, e.options());                                    // (M)
+  auto col_scale = torch::ones({e.size(1)}, e.options()).div_(global_sum(reduce, e.sum()));  // (K): total mass 1
   for (int64_t it = 0; it < iters; ++it) {
-    const auto col_mass = global_sum(reduce, torch::mv(e.t(), r).mul_(c));  // (K)
-    c.div_(col_mass).div_(k);                                                // each prototype: mass 1/K
-    const auto row_mass = torch::mv(e, c).mul_(r);                           // (M)
-    r.div_(row_mass).div_(rows_global);                                      // each row: mass 1/B_global
+    const auto col_mass = global_sum(reduce, torch::mv(e.t(), row_scale).mul_(col_scale));  // (K)
+    col_scale.div_(col_mass).div_(k);                                                       // each prototype: mass 1/K
+    const auto row_mass = torch::mv(e, col_scale).mul_(row_scale);                          // (M)
+    row_scale.div_(row_mass).div_(rows_global);                                             // each row: mass 1/B_global
   }
-  return e.mul_(r.mul_(rows_global).unsqueeze(1)).mul_(c.unsqueeze(0));
+  return e.mul_(row_scale.mul_(rows_global).unsqueeze(1)).mul_(col_scale.unsqueeze(0));
 }
 
 torch::Tensor mean_entropy(const torch::Tensor& probs) {
   torch::NoGradGuard no_grad;
   const auto p = detail::at_least_f32(probs).contiguous();
   TORCH_CHECK(p.dim() >= 1 && p.size(-1) > 0, "mean_entropy: expected (..., K) with K > 0, got ", p.sizes());
-  // The mean over rows of the row sums is the total over rows: one dot product over the flattened tensors
-  // reads p and log p once and writes nothing, where the product-then-sum writes another (..., K) buffer.
+  // The mean over rows of the row sums is the total over rows divided by their count: one dot product over the
+  // flattened tensors, with log p the only (..., K) buffer written (the product-then-sum wrote three).
   const auto rows = static_cast<double>(p.numel() / p.size(-1));
   return -torch::dot(p.view(-1), p.clamp_min(1e-30).log_().view(-1)) / rows;
 }

@@ -4,6 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -87,9 +89,13 @@ inline std::vector<std::string> tiny_overrides(const std::filesystem::path& run_
   return o;
 }
 
-// An empty run directory under the build dir's test_runs/ (whatever an earlier run of the test left is removed).
+// An empty run directory under the build dir's test_runs/<Suite.Test>/ (whatever an earlier run of the test left is
+// removed). ctest runs each test as its own process, in parallel: a directory named only by `name` would be wiped by
+// one test while another reads it.
 inline std::filesystem::path fresh_run_dir(const std::string& name) {
-  const std::filesystem::path d = std::filesystem::path(TIPS_BINARY_DIR) / "test_runs" / name;
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string owner = test ? std::string(test->test_suite_name()) + "." + test->name() : "no_test";
+  const std::filesystem::path d = std::filesystem::path(TIPS_BINARY_DIR) / "test_runs" / owner / name;
   std::filesystem::remove_all(d);
   return d;
 }

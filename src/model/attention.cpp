@@ -4,8 +4,6 @@
 
 namespace tips::model {
 
-namespace F = torch::nn::functional;
-
 torch::Tensor fused_qkv_attention(const torch::Tensor& qkv, int64_t num_heads, const torch::Tensor& key_padding_mask) {
   TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * num_heads) == 0,
               "fused_qkv_attention: qkv must be (B, N, 3D) with D divisible by num_heads=", num_heads, ", got ",
@@ -31,8 +29,8 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t num_heads) : dim_(dim), num_he
 }
 
 void AttentionImpl::reset() {
-  qkv = register_module("qkv", torch::nn::Linear(dim_, 3 * dim_));
-  proj = register_module("proj", torch::nn::Linear(dim_, dim_));
+  qkv = register_module("qkv", Linear(dim_, 3 * dim_));
+  proj = register_module("proj", Linear(dim_, dim_));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
@@ -43,7 +41,7 @@ torch::Tensor AttentionImpl::forward_values(const torch::Tensor& x) {
   // Only the v third of the fused projection is needed.
   const auto w_v = qkv->weight.narrow(0, 2 * dim_, dim_);
   const auto b_v = qkv->bias.narrow(0, 2 * dim_, dim_);
-  return proj(F::linear(x, w_v, b_v));  // (B, N, D)
+  return proj(torch::linear(x, w_v, b_v));  // (B, N, D)
 }
 
 TextAttentionImpl::TextAttentionImpl(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {
@@ -55,11 +53,11 @@ TextAttentionImpl::TextAttentionImpl(int64_t dim, int64_t num_heads) : dim_(dim)
 void TextAttentionImpl::reset() {
   in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * dim_, dim_}));
   in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * dim_}));
-  out_proj = register_module("out_proj", torch::nn::Linear(dim_, dim_));
+  out_proj = register_module("out_proj", Linear(dim_, dim_));
 }
 
 torch::Tensor TextAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask) {
-  const auto qkv = F::linear(x, in_proj_weight, in_proj_bias);  // (B, L, 3D)
+  const auto qkv = torch::linear(x, in_proj_weight, in_proj_bias);  // (B, L, 3D)
   return out_proj(fused_qkv_attention(qkv, num_heads_, key_padding_mask));
 }
 

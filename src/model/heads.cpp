@@ -2,6 +2,7 @@
 
 #include "init_impl.h"
 #include "tips/core/rng.h"
+#include "tips/model/linear.h"
 
 namespace tips::model {
 namespace {
@@ -25,7 +26,7 @@ void PrototypeLayerImpl::reset() {
 torch::Tensor PrototypeLayerImpl::forward(const torch::Tensor& x) {
   // weight_g == 1: only the direction of each prototype row is learned.
   const auto w = torch::nn::functional::normalize(weight_v, torch::nn::functional::NormalizeFuncOptions().dim(1));
-  return torch::nn::functional::linear(x, w.to(x.scalar_type()));
+  return torch::linear(x, w.to(x.scalar_type()));
 }
 
 DinoHeadImpl::DinoHeadImpl(const HeadsConfig& cfg, int64_t in_dim, uint64_t seed)
@@ -41,7 +42,7 @@ void DinoHeadImpl::reset() {
   for (int64_t i = 0; i < cfg_.num_layers; ++i) {
     const bool last = i + 1 == cfg_.num_layers;
     const int64_t out = last ? cfg_.bottleneck : cfg_.hidden;
-    torch::nn::Linear lin(torch::nn::LinearOptions(width, out));
+    Linear lin(width, out);
     init::linear(*lin, kInitStd, gen);
     mlp->push_back(lin);
     if (!last) mlp->push_back(torch::nn::GELU());

@@ -34,7 +34,7 @@ void uniform(torch::Tensor& param, double bound, at::Generator& gen) {
   copy_in(param, v);
 }
 
-void linear(torch::nn::LinearImpl& layer, double std, at::Generator& gen) {
+void linear(LinearImpl& layer, double std, at::Generator& gen) {
   trunc_normal(layer.weight, std, gen);
   if (layer.bias.defined()) {
     torch::NoGradGuard no_grad;

@@ -5,6 +5,8 @@
 #include <ATen/core/Generator.h>
 #include <torch/torch.h>
 
+#include "tips/model/linear.h"
+
 namespace tips::model::init {
 
 // Truncated normal N(0, std) cut at [-2, 2] (absolute, as timm / DINOv2 trunc_normal_), inverse-CDF method.
@@ -14,6 +16,6 @@ void normal(torch::Tensor& param, double std, at::Generator& gen);
 // U(-bound, bound).
 void uniform(torch::Tensor& param, double bound, at::Generator& gen);
 // A Linear: trunc_normal(std) weight, zero bias.
-void linear(torch::nn::LinearImpl& layer, double std, at::Generator& gen);
+void linear(LinearImpl& layer, double std, at::Generator& gen);
 
 }  // namespace tips::model::init

@@ -63,7 +63,7 @@ void TextEncoderImpl::init_parameters() {
   at::Generator gen = rng::generator(rng::derive(seed_, 0));
   init::normal(token_embedding->weight, 1.0 / std::sqrt(static_cast<double>(cfg_.dim)), gen);
   for (const auto& m : modules(/*include_self=*/false)) {
-    if (auto* lin = m->as<torch::nn::Linear>()) init::linear(*lin, kTextInitStd, gen);
+    if (auto* lin = m->as<Linear>()) init::linear(*lin, kTextInitStd, gen);
     if (auto* att = m->as<TextAttention>()) {
       init::trunc_normal(att->in_proj_weight, kTextInitStd, gen);
       torch::NoGradGuard no_grad;

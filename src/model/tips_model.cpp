@@ -16,7 +16,7 @@ TipsModelImpl::TipsModelImpl(const TipsModelConfig& cfg) : cfg_(cfg) {
   text = register_module("text", TextEncoder(cfg.text, rng::derive(cfg.seed, 0x22)));
   heads = register_module("heads", ProjectionHeads(cfg.heads, cfg.vision.dim, rng::derive(cfg.seed, 0x33)));
   if (cfg.distill_dim > 0) {
-    distill = register_module("distill", torch::nn::Linear(cfg.vision.dim, cfg.distill_dim));
+    distill = register_module("distill", Linear(cfg.vision.dim, cfg.distill_dim));
     at::Generator gen = rng::generator(rng::derive(cfg.seed, 0x44));
     init::linear(*distill, cfg.vision.init_std, gen);
   }

@@ -91,7 +91,7 @@ void VisionTransformerImpl::init_parameters() {
   init::uniform(patch_embed->proj->weight, bound, gen);
   init::uniform(patch_embed->proj->bias, bound, gen);
   for (const auto& m : modules(/*include_self=*/false)) {
-    if (auto* lin = m->as<torch::nn::Linear>()) init::linear(*lin, cfg_.init_std, gen);
+    if (auto* lin = m->as<Linear>()) init::linear(*lin, cfg_.init_std, gen);
   }
 }
 

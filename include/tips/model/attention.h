@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "tips/model/linear.h"
+
 namespace tips::model {
 
 // softmax(q k^T / sqrt(d)) v for a fused projection: qkv (B, N, 3D) laid out [q | k | v], heads contiguous
@@ -27,7 +29,7 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   // MaskCLIP "value" path: proj(v) per token, no token mixing. x: (B, N, D) -> (B, N, D).
   torch::Tensor forward_values(const torch::Tensor& x);
 
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  Linear qkv{nullptr}, proj{nullptr};
 
  private:
   int64_t dim_, num_heads_;
@@ -44,7 +46,7 @@ class TextAttentionImpl : public torch::nn::Cloneable<TextAttentionImpl> {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask = {});
 
   torch::Tensor in_proj_weight, in_proj_bias;  // (3D, D), (3D,)
-  torch::nn::Linear out_proj{nullptr};
+  Linear out_proj{nullptr};
 
  private:
   int64_t dim_, num_heads_;

@@ -5,6 +5,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "tips/model/linear.h"
+
 namespace tips::model {
 
 // fc2(gelu_exact(fc1(x))). Keys mlp.fc1 (M, D), mlp.fc2 (D, M). x: (B, N, D) -> (B, N, D).
@@ -14,7 +16,7 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  Linear fc1{nullptr}, fc2{nullptr};
 
  private:
   int64_t dim_, hidden_;
@@ -28,7 +30,7 @@ class SwiGluMlpImpl : public torch::nn::Cloneable<SwiGluMlpImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Linear w12{nullptr}, w3{nullptr};
+  Linear w12{nullptr}, w3{nullptr};
 
  private:
   int64_t dim_, hidden_;
@@ -43,7 +45,7 @@ class TextMlpImpl : public torch::nn::Cloneable<TextMlpImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keep = {});
 
-  torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+  Linear c_fc{nullptr}, c_proj{nullptr};
 
  private:
   int64_t dim_, hidden_;

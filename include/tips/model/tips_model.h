@@ -8,6 +8,7 @@
 
 #include "tips/model/config.h"
 #include "tips/model/heads.h"
+#include "tips/model/linear.h"
 #include "tips/model/text_encoder.h"
 #include "tips/model/vit.h"
 
@@ -38,7 +39,7 @@ class TipsModelImpl : public torch::nn::Module {
   VisionTransformer vision{nullptr};
   TextEncoder text{nullptr};
   ProjectionHeads heads{nullptr};
-  torch::nn::Linear distill{nullptr};  // "distill": student tokens -> the frozen teacher's width (when configured)
+  Linear distill{nullptr};        // "distill": student tokens -> the frozen teacher's width (when configured)
   torch::Tensor log_temperature;  // ()
   torch::Tensor logit_bias;       // ()
 

@@ -31,20 +31,31 @@ torch::Tensor softmax_center_teacher(const torch::Tensor& logits, const torch::T
 // Q = diag(r) E diag(c) (row_scale, col_scale below). Each half-step needs E's row or column sums weighted by the other
 // scale: one matrix-vector product that reads E once and writes only a vector, where normalising Q in place reads and
 // writes the whole (M, K) matrix four times per iteration. Same arithmetic as the in-place loop up to rounding.
+// The reference loop first divides Q by its total mass; the first column step divides that factor out again
+// (c = 1 / (K E^T r)), so it is skipped here. Distributed, each iteration is one all-reduce: the first one also
+// carries this rank's row count, which gives the global batch.
 torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t iters, const SumReducer& reduce) {
   TORCH_CHECK(logits.dim() == 2, "sinkhorn_knopp: expected (M, K), got ", logits.sizes());
   TORCH_CHECK(temp > 0 && iters >= 1, "sinkhorn_knopp: need temp > 0 and iters >= 1, got ", temp, ", ", iters);
   torch::NoGradGuard no_grad;
   auto e = detail::at_least_f32(logits).div(temp).exp_();  // (M, K)
-  const auto k = static_cast<double>(e.size(1));
-  const auto rows_global = global_sum(reduce, torch::full({}, static_cast<double>(e.size(0)), e.options()));
-  auto row_scale = torch::ones({e.size(0)}, e.options());                                    // (M)
-  auto col_scale = torch::ones({e.size(1)}, e.options()).div_(global_sum(reduce, e.sum()));  // (K): total mass 1
+  const int64_t k = e.size(1);
+  auto row_scale = torch::ones({e.size(0)}, e.options());  // (M)
+  auto col_scale = torch::ones({k}, e.options());          // (K)
+  torch::Tensor rows_global;                               // () the global row count
   for (int64_t it = 0; it < iters; ++it) {
-    const auto col_mass = global_sum(reduce, torch::mv(e.t(), row_scale).mul_(col_scale));  // (K)
-    col_scale.div_(col_mass).div_(k);                                                       // each prototype: mass 1/K
-    const auto row_mass = torch::mv(e, col_scale).mul_(row_scale);                          // (M)
-    row_scale.div_(row_mass).div_(rows_global);                                             // each row: mass 1/B_global
+    auto col_mass = torch::mv(e.t(), row_scale).mul_(col_scale);  // (K)
+    if (it == 0) {
+      const auto row_count = torch::full({1}, static_cast<double>(e.size(0)), e.options());
+      const auto summed = global_sum(reduce, torch::cat({col_mass, row_count}));  // (K + 1)
+      col_mass = summed.narrow(0, 0, k);
+      rows_global = summed[k];
+    } else {
+      col_mass = global_sum(reduce, col_mass);
+    }
+    col_scale.div_(col_mass).div_(static_cast<double>(k));          // each prototype: mass 1/K
+    const auto row_mass = torch::mv(e, col_scale).mul_(row_scale);  // (M)
+    row_scale.div_(row_mass).div_(rows_global);                     // each row: mass 1/B_global
   }
   return e.mul_(row_scale.mul_(rows_global).unsqueeze(1)).mul_(col_scale.unsqueeze(0));
 }

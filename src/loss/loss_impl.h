@@ -25,28 +25,29 @@ inline torch::Tensor at_least_f32(const torch::Tensor& t) {
   return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat);
 }
 
-// CE(p, s) = -sum_k p_k log_softmax(s / T)_k = (sum_k p_k) * logsumexp(z) - sum_k p_k z_k with z = s / T, and
-// dCE/ds = ((sum_k p_k) * softmax(z) - p) / T. Written as one autograd node because the composite
-// (divide, log_softmax, multiply, sum and their four backward kernels) allocates six full-size (..., K) buffers per
-// call; for iBOT that is (B, N, K), e.g. 64 x 256 x 65536 floats = 4 GiB each. This keeps z for backward plus one
-// transient buffer in each direction. Only the logits get a gradient (the caller checks the targets need none).
+// CE(p, s) = -sum_k p_k log_softmax(z)_k with z = s / T, and dCE/ds = ((sum_k p_k) * softmax(z) - p) / T.
+// Written as one autograd node because the composite (divide, log_softmax, multiply, sum and their four backward
+// kernels) allocates six full-size (..., K) buffers per call; for iBOT that is (B, N, K), e.g. 64 x 256 x 65536
+// floats = 4 GiB each. This keeps log_softmax(z) for backward plus one transient buffer in each direction, and
+// each direction is three passes over (..., K): ATen's fused log_softmax, then the product and its row sum; in
+// backward exp, then the scale and the target term fused in addcmul_. Only the logits get a gradient (the caller
+// checks the targets need none).
 struct SoftCrossEntropy : torch::autograd::Function<SoftCrossEntropy> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
                                const torch::Tensor& probs, double student_temp) {
-    const auto z = logits * (1.0 / student_temp);                 // (..., K)
-    const auto lse = z.logsumexp(-1, /*keepdim=*/true);            // (..., 1)
-    const auto mass = probs.sum(-1, /*keepdim=*/true);             // (..., 1), 1 for probability rows
-    const auto ce = (mass * lse).squeeze(-1) - (probs * z).sum(-1);  // (...)
-    ctx->save_for_backward({z, lse, probs, mass});
+    const auto log_q = torch::log_softmax(logits * (1.0 / student_temp), /*dim=*/-1);  // (..., K)
+    const auto mass = probs.sum(-1, /*keepdim=*/true);  // (..., 1), 1 for probability rows
+    const auto ce = -(probs * log_q).sum(-1);           // (...)
+    ctx->save_for_backward({log_q, probs, mass});
     ctx->saved_data["inv_temp"] = 1.0 / student_temp;
     return ce;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &z = saved[0], &lse = saved[1], &probs = saved[2], &mass = saved[3];
+    const auto &log_q = saved[0], &probs = saved[1], &mass = saved[2];
     const auto g = grads[0].unsqueeze(-1) * ctx->saved_data["inv_temp"].toDouble();  // (..., 1)
-    auto grad = (z - lse).exp_().mul_(mass).sub_(probs).mul_(g);                      // (..., K)
+    auto grad = log_q.exp().mul_(mass * g).addcmul_(probs, g, /*value=*/-1);         // (..., K)
     return {grad, torch::Tensor(), torch::Tensor()};
   }
 };

@@ -159,15 +159,22 @@ TEST(Dino, SinkhornWithReducerEqualsTheGlobalBatch) {
   const int64_t split = 3;  // unequal halves: 3 + 4 rows
   TwoRankAllReduce comm;
   torch::Tensor part[2];
+  int reductions[2] = {0, 0};
   auto run = [&](int rank) {
     const auto rows = rank == 0 ? logits.narrow(0, 0, split) : logits.narrow(0, split, 7 - split);
-    part[rank] = L::sinkhorn_knopp(rows, 0.1, 3, [&](const torch::Tensor& t) { return comm.sum(rank, t); });
+    part[rank] = L::sinkhorn_knopp(rows, 0.1, 3, [&](const torch::Tensor& t) {
+      ++reductions[rank];
+      return comm.sum(rank, t);
+    });
   };
   std::thread other(run, 1);
   run(0);
   other.join();
   const auto whole = L::sinkhorn_knopp(logits, 0.1, 3);
   EXPECT_TRUE(torch::allclose(torch::cat({part[0], part[1]}), whole, 1e-12, 1e-12));
+  // One collective per iteration (each costs a network round trip): the row count rides with the first one.
+  EXPECT_EQ(reductions[0], 3);
+  EXPECT_EQ(reductions[1], 3);
   // Without the reducer each rank would normalise its own rows only: visibly different.
   EXPECT_FALSE(torch::allclose(L::sinkhorn_knopp(logits.narrow(0, 0, split), 0.1, 3), whole.narrow(0, 0, split),
                                1e-4, 1e-6));

@@ -179,6 +179,26 @@ torch::Tensor all_gather_with_grad(const DistContext& dist, const torch::Tensor&
   return GatherWithGrad::apply(t, &dist);
 }
 
+std::vector<torch::Tensor> all_gather_with_grad(const DistContext& dist, const std::vector<torch::Tensor>& ts) {
+  if (!dist.distributed() || ts.empty()) return ts;
+  std::vector<torch::Tensor> rows;  // each rank's tensors side by side in one row: (1, sum of numels)
+  for (const auto& t : ts) {
+    TORCH_CHECK(t.defined() && t.dim() >= 1 && t.scalar_type() == ts[0].scalar_type(),
+                "all_gather_with_grad: expected defined tensors of one dtype with a row dimension, got ", t.sizes());
+    rows.push_back(t.reshape({1, -1}));
+  }
+  const auto all = all_gather_with_grad(dist, torch::cat(rows, /*dim=*/1));  // (W, sum of numels)
+  std::vector<torch::Tensor> out;
+  int64_t offset = 0;
+  for (const auto& t : ts) {
+    std::vector<int64_t> shape = t.sizes().vec();
+    shape[0] *= dist.world_size;
+    out.push_back(all.narrow(1, offset, t.numel()).reshape(shape));  // rank-major rows, as the single form
+    offset += t.numel();
+  }
+  return out;
+}
+
 Reducer sum_reducer(const DistContext& dist) {
   if (!dist.distributed()) return [](torch::Tensor&) {};
   return [dist](torch::Tensor& t) { all_reduce_sum(dist, t); };

@@ -1,6 +1,9 @@
 // TermContext and the registration list of the loss terms.
 #include "tips/train/loss_term.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "terms/terms.h"
 #include "tips/dist/collectives.h"
 #include "tips/train/forwards.h"
@@ -8,9 +11,10 @@
 namespace tips::train {
 
 TermContext::TermContext(const data::Batch& batch, const StepForwards& forwards, model::TipsModel& model,
-                         Teacher& teacher, const dist::DistContext& dist, int64_t step, int64_t total_steps, bool bf16)
+                         Teacher& teacher, const dist::DistContext& dist, int64_t step, int64_t total_steps, bool bf16,
+                         std::vector<Gathered> plan_gathered)
     : batch(batch), forwards(forwards), model(model), teacher(teacher), dist(dist), step(step),
-      total_steps(total_steps), bf16(bf16) {}
+      total_steps(total_steps), bf16(bf16), plan_gathered_(std::move(plan_gathered)) {}
 
 int64_t TermContext::batch_size() const { return batch.global_crops.size(1); }
 
@@ -24,9 +28,42 @@ loss::SumReducer TermContext::reducer() const {
   };
 }
 
-const torch::Tensor& TermContext::text1_gathered() {
-  if (!text1_all_.defined()) text1_all_ = dist::all_gather_with_grad(dist, forwards.text1);
-  return text1_all_;
+namespace {
+
+torch::Tensor gather_source(const StepForwards& f, Gathered which) {
+  switch (which) {
+    case Gathered::kText1:
+      return f.text1;
+    case Gathered::kText2:
+      return f.text2;
+    case Gathered::kUnmaskedCls1:
+      return terms::unit_rows_f32(f.unmasked.cls1);
+    case Gathered::kUnmaskedCls2:
+      return terms::unit_rows_f32(f.unmasked.cls2);
+    case Gathered::kMaskedCls1:
+      return terms::unit_rows_f32(f.masked.cls1);
+    case Gathered::kMaskedCls2:
+      return terms::unit_rows_f32(f.masked.cls2);
+  }
+  return {};
+}
+
+}  // namespace
+
+const torch::Tensor& TermContext::gathered(Gathered which) {
+  const auto it = std::find(plan_gathered_.begin(), plan_gathered_.end(), which);
+  TORCH_CHECK(it != plan_gathered_.end(), "TermContext::gathered: rows ", static_cast<int>(which),
+              " were not declared in any term's needs().gathered");
+  if (gathered_.empty()) {
+    std::vector<torch::Tensor> sources;
+    for (Gathered g : plan_gathered_) {
+      sources.push_back(gather_source(forwards, g));
+      TORCH_CHECK(sources.back().defined(), "TermContext::gathered: rows ", static_cast<int>(g),
+                  " come from a forward the step did not run");
+    }
+    gathered_ = dist::all_gather_with_grad(dist, sources);
+  }
+  return gathered_[static_cast<size_t>(it - plan_gathered_.begin())];
 }
 
 LossTerms make_loss_terms(const config::RunConfig& cfg) {

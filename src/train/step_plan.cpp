@@ -97,6 +97,8 @@ StepPlan make_step_plan(const config::RunConfig& cfg, const torch::Device& devic
     plan.masked_student = plan.masked_student || n.masked_student;
     plan.local_student = plan.local_student || n.local_student;
     plan.text_streams = std::max(plan.text_streams, n.text_streams);
+    for (Gathered g : n.gathered)
+      if (std::find(plan.gathered.begin(), plan.gathered.end(), g) == plan.gathered.end()) plan.gathered.push_back(g);
   }
   if (teacher) plan.teacher = pick_teacher_pass(cfg, plan.unmasked_student);
   plan.student_grid = cfg.data.crops.global_size / cfg.model.patch_size;

@@ -58,7 +58,7 @@ DeviceMetrics Trainer::Impl::forward_backward(const std::vector<data::Batch>& mi
   for (const auto& mb_in : micro_batches) {
     const data::Batch mb = data::to_device(mb_in, device);
     const StepForwards forwards = run_forwards(plan, model, *teacher, mb);
-    TermContext ctx(mb, forwards, model, *teacher, dist, step, cfg.train.steps, plan.bf16);
+    TermContext ctx(mb, forwards, model, *teacher, dist, step, cfg.train.steps, plan.bf16, plan.gathered);
     auto [loss, values] = compute_losses(ctx);
     (loss / accum).backward();
     for (size_t i = 0; i < values.size(); ++i) {

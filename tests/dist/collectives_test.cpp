@@ -64,8 +64,10 @@ TEST(DistCollectives, TwoRanksGetHandComputedValues) {
   }
 }
 
-TEST(DistCollectives, GatherWithGradMatchesSingleProcessGradients) {
-  const auto o = options("gather_grad");
+// Both forms: one collective per tensor, and several tensors in one collective (what a training step uses).
+void expect_gather_with_grad_matches_one_process(const std::string& role) {
+  SCOPED_TRACE(role);
+  const auto o = options(role);
   const auto runs = tt::launch_ranks(TIPS_DIST_WORKER, o);
   for (const auto& r : runs) ASSERT_EQ(r.exit_code, 0) << dump(runs);
 
@@ -93,6 +95,11 @@ TEST(DistCollectives, GatherWithGradMatchesSingleProcessGradients) {
   auto local = tt::clip_loss(img.detach().narrow(0, 0, tt::kRows).requires_grad_(true),
                              txt.detach().narrow(0, 0, tt::kRows));
   EXPECT_GT(std::abs(local.item<double>() - loss.item<double>()), 1e-3);
+}
+
+TEST(DistCollectives, GatherWithGradMatchesSingleProcessGradients) {
+  expect_gather_with_grad_matches_one_process("gather_grad");
+  expect_gather_with_grad_matches_one_process("gather_grad_coalesced");
 }
 
 struct FailureCase {

@@ -53,14 +53,18 @@ int role_collectives(const td::DistContext& d, const std::string& out) {
   return 0;
 }
 
-int role_gather_grad(const td::DistContext& d, const std::string& out) {
+// coalesced: both tensors through the one-collective form (the step's TermContext::gathered), else one each.
+int role_gather_grad(const td::DistContext& d, const std::string& out, bool coalesced) {
   auto p = tt::make_clip_problem(d.world_size);
   const auto x = p.images.narrow(0, d.rank * tt::kRows, tt::kRows);  // (B, Din): this rank's shard
   const auto t = p.texts.narrow(0, d.rank * tt::kRows, tt::kRows);
   auto img = torch::matmul(x, p.w_image);                            // (B, D)
   auto txt = torch::matmul(t, p.w_text);
   img.retain_grad();
-  auto loss = tt::clip_loss(td::all_gather_with_grad(d, img), td::all_gather_with_grad(d, txt));  // over W*B
+  const auto all = coalesced
+                       ? td::all_gather_with_grad(d, std::vector<torch::Tensor>{img, txt})
+                       : std::vector<torch::Tensor>{td::all_gather_with_grad(d, img), td::all_gather_with_grad(d, txt)};
+  auto loss = tt::clip_loss(all[0], all[1]);  // over W*B
   loss.backward();
   td::GradSync sync(d, {p.w_image, p.w_text}, /*bucket_mb=*/1);
   sync.all_reduce_mean();
@@ -134,7 +138,8 @@ int main(int argc, char** argv) {
   try {
     const auto ctx = td::init(cfg);
     if (role == "collectives") return role_collectives(ctx, out);
-    if (role == "gather_grad") return role_gather_grad(ctx, out);
+    if (role == "gather_grad") return role_gather_grad(ctx, out, /*coalesced=*/false);
+    if (role == "gather_grad_coalesced") return role_gather_grad(ctx, out, /*coalesced=*/true);
     if (role == "grad_sync") return role_grad_sync(ctx, out);
     if (role == "peer_sleeps") return role_failure(ctx, out, "sleep");
     if (role == "peer_exits") return role_failure(ctx, out, "exit");

@@ -42,10 +42,10 @@ tt::Launch start_training(const fs::path& run, int world_size, const std::vector
 
 TEST(TrainDist, TwoGlooRanksMatchOneProcessWithTheGlobalBatch) {
   const fs::path root = fs::path(TIPS_BINARY_DIR) / "test_runs" / "dist_equal";
-  const std::vector<std::string> extra = {"train.steps=5", "ckpt.every=0", "train.eval_every=0",
-                                          "model.drop_path=0", "loss.koleo.weight=0.1", "dist.timeout_s=60",
-                                          "loss.patch_text.weight=0.5",
-                                          "eval.seg_manifest=", "eval.cls_manifest=", "eval.knn_bank_manifest="};
+  const std::vector<std::string> extra = {
+      "train.steps=5",         "ckpt.every=0",       "train.eval_every=0",         "model.drop_path=0",
+      "loss.koleo.weight=0.1", "dist.timeout_s=60",  "loss.patch_text.weight=0.5", "data.crops.global_count=2",
+      "eval.seg_manifest=",    "eval.cls_manifest=", "eval.knn_bank_manifest="};
   tips::testing::tiny_dataset();  // generated once here, not raced by the ranks
   std::vector<tt::Launch> launches;
   launches.push_back(start_training(root / "one", 1, extra));

@@ -50,6 +50,9 @@ torch::Tensor all_gather(const DistContext& dist, const torch::Tensor& t);
 // global loss; averaging parameter gradients over ranks (GradSync) then yields exactly dL/dtheta of the
 // single-process computation on the concatenated batch. Every rank must run backward.
 torch::Tensor all_gather_with_grad(const DistContext& dist, const torch::Tensor& t);
+// The same for several tensors of one dtype in ONE collective (and one in backward): each (R_i, ...) -> (W*R_i, ...).
+// Every collective is a latency (about a millisecond with Gloo on a loaded host), so a step gathers once.
+std::vector<torch::Tensor> all_gather_with_grad(const DistContext& dist, const std::vector<torch::Tensor>& ts);
 
 // A hook for state that needs a cross-rank sum (teacher centering, Sinkhorn-Knopp): calls
 // all_reduce_sum(dist, t) in place; a no-op on a single process. Keeps losses free of collectives.

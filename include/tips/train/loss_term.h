@@ -28,6 +28,17 @@ namespace tips::train {
 class Teacher;
 struct StepForwards;
 
+// Rows that a term compares with every rank's (float32 unit rows, with gradient). The step gathers the union of
+// what its terms declare in one collective per micro-batch, at the first read (TermContext::gathered).
+enum class Gathered {
+  kText1,         // caption stream 1, (B, D)
+  kText2,         // caption stream 2, (B, D)
+  kUnmaskedCls1,  // CLS1 of the unmasked global crops, (G*B, D)
+  kUnmaskedCls2,  // CLS2 of the unmasked global crops, (G*B, D)
+  kMaskedCls1,    // CLS1 of the masked global crops, (G*B, D)
+  kMaskedCls2,    // CLS2 of the masked global crops, (G*B, D)
+};
+
 // The forwards one term reads (the StepPlan runs their union, each once).
 struct TermNeeds {
   bool teacher = false;           // teacher features of the unmasked global crops (no gradient)
@@ -35,13 +46,15 @@ struct TermNeeds {
   bool masked_student = false;    // the student on the masked global crops
   bool local_student = false;     // the student on the local crops
   int64_t text_streams = 0;       // caption streams through the text tower: 0, 1 (stream 1) or 2
+  std::vector<Gathered> gathered;  // rows it reads from every rank (their forwards must be listed above too)
 };
 
 // What a term may read while it computes one micro-batch.
 class TermContext {
  public:
   TermContext(const data::Batch& batch, const StepForwards& forwards, model::TipsModel& model, Teacher& teacher,
-              const dist::DistContext& dist, int64_t step, int64_t total_steps, bool bf16);
+              const dist::DistContext& dist, int64_t step, int64_t total_steps, bool bf16,
+              std::vector<Gathered> plan_gathered = {});
 
   const data::Batch& batch;        // on the training device
   const StepForwards& forwards;
@@ -54,12 +67,13 @@ class TermContext {
 
   int64_t batch_size() const;       // B (per rank)
   loss::SumReducer reducer() const; // global sums over ranks for targets; empty on one process
-  // Caption stream 1 of every rank, (W*B, D), with gradient: gathered once per micro-batch on first use (the
-  // contrastive and the patch-text terms share it).
-  const torch::Tensor& text1_gathered();
+  // `which` of every rank, rank-major: (W*B, D) or (W*G*B, D), with gradient. The first call gathers everything in
+  // plan_gathered at once (on one process: this rank's own unit rows). Throws for a `which` not in plan_gathered.
+  const torch::Tensor& gathered(Gathered which);
 
  private:
-  torch::Tensor text1_all_;
+  std::vector<Gathered> plan_gathered_;
+  std::vector<torch::Tensor> gathered_;  // parallel to plan_gathered_, empty until the first gathered()
 };
 
 // One term's value for a micro-batch.

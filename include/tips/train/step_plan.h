@@ -41,6 +41,7 @@ struct StepPlan {
   bool local_student = false;      // student forward of the local crops (one batched forward with the masked ones
                                    // when the sizes match, see VisionTransformer::forward_multi)
   int64_t text_streams = 0;        // caption streams through the text tower
+  std::vector<Gathered> gathered;  // rows the terms read from every rank: one collective per micro-batch
   int64_t teacher_image_size = 0;  // kFrozen: the teacher's input side (the global crops are resized to it)
   int64_t student_grid = 0;        // patches per side of a student global crop (the teacher's grid is resampled to it)
   bool bf16 = false;               // autocast of forwards and heads; fp32 master weights and loss math

@@ -1,7 +1,6 @@
 // The KoLeo term (DINOv2's regulariser, not in TIPS): spreads the student's CLS1 embeddings of the global crops,
 // each row against its nearest neighbour in the global batch (DINOv2 searches within each rank's batch).
 #include "terms.h"
-#include "tips/dist/collectives.h"
 #include "tips/loss/koleo.h"
 #include "tips/train/forwards.h"
 
@@ -17,14 +16,15 @@ class KoleoTerm final : public LossTerm {
   TermNeeds needs() const override {
     TermNeeds n;
     (on_masked_ ? n.masked_student : n.unmasked_student) = true;
+    n.gathered = {on_masked_ ? Gathered::kMaskedCls1 : Gathered::kUnmaskedCls1};
     return n;
   }
 
   TermValue compute(TermContext& ctx) const override {
     const auto& view = on_masked_ ? ctx.forwards.masked : ctx.forwards.unmasked;
     // Nearest neighbours over every rank's rows: the term does not depend on the rank count.
-    const auto rows = unit_rows_f32(view.cls1);                        // (G*B, D)
-    const auto all_rows = dist::all_gather_with_grad(ctx.dist, rows);  // (W*G*B, D); `rows` itself alone
+    const auto rows = unit_rows_f32(view.cls1);                                                         // (G*B, D)
+    const auto& all_rows = ctx.gathered(on_masked_ ? Gathered::kMaskedCls1 : Gathered::kUnmaskedCls1);  // (W*G*B, D)
     return {loss::koleo_loss(rows, all_rows, ctx.dist.rank * rows.size(0)), {}};
   }
 

@@ -19,6 +19,7 @@ class PatchTextTerm final : public LossTerm {
   TermNeeds needs() const override {
     TermNeeds n;
     n.text_streams = 1;
+    n.gathered = {Gathered::kText1};
     if (c_.patches == loss::PatchSource::kLocal) n.local_student = true;
     else (global_view_masked_ ? n.masked_student : n.unmasked_student) = true;
     return n;
@@ -35,7 +36,7 @@ class PatchTextTerm final : public LossTerm {
     } else {
       patches = (global_view_masked_ ? ctx.forwards.masked : ctx.forwards.unmasked).patches.narrow(0, 0, B);
     }
-    const auto sim = loss::patch_text_similarity(patches, ctx.text1_gathered());  // (B, W*B)
+    const auto sim = loss::patch_text_similarity(patches, ctx.gathered(Gathered::kText1));  // (B, W*B)
     const auto all = dist::all_gather_with_grad(ctx.dist, sim);
     return {loss::similarity_infonce(sim, all, ctx.dist.rank * B, ctx.model->temperature()).loss, {}};
   }

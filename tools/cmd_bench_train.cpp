@@ -13,26 +13,27 @@
 // OpenBLAS's own pool (Debian's pthread OpenBLAS ignores LibTorch's setting), on both sides. Unless
 // --system-malloc, both sides also run with freed memory retained (core/allocator.h: mallopt here, the equivalent
 // MALLOC_* environment for Python); otherwise page faults of re-allocated buffers dominate on small VMs.
+#include <dlfcn.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <dlfcn.h>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <sys/resource.h>
-#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "command.h"
 #include "tips/config/config.h"
 #include "tips/core/allocator.h"
 #include "tips/core/error.h"
+#include "tips/core/op_trace.h"
 #include "tips/core/rng.h"
 #include "tips/data/synthetic_batch.h"
 #include "tips/train/plan.h"
@@ -122,16 +123,24 @@ Timing time_cpp(tips::train::Trainer& trainer, const std::vector<std::vector<tip
   return t;
 }
 
-// Runs `timed` under LibTorch's autograd profiler and writes its events as a chrome trace (chrome://tracing,
-// ui.perfetto.dev): one span per ATen op, forward and backward. The profiler's own cost inflates these steps'
-// times, which the table then shows.
-Timing profiled(const std::string& path, const std::function<Timing()>& timed) {
-  Timing t;
-  {
-    torch::autograd::profiler::RecordProfile guard(path);
-    t = timed();
-  }
+// Runs `timed` (`steps` steps) under LibTorch's op profiler with input shapes, writes its spans as a chrome trace
+// (one span per ATen op, forward and backward) and prints the costliest (op, shapes) pairs per step. The profiler's
+// own cost inflates these steps' times, which the table then shows.
+Timing profiled(const std::string& path, int64_t steps, const std::function<Timing()>& timed) {
+  tips::OpTrace trace;
+  const Timing t = timed();
+  const auto spans = trace.stop();
+  tips::write_chrome_trace(spans, path);
   std::fprintf(stderr, "profile: wrote %s (the profiled steps are slower than unprofiled ones)\n", path.c_str());
+  double total_us = 0;
+  for (const auto& s : spans) total_us += s.self_us;
+  const double per_step = 1.0 / static_cast<double>(steps);
+  std::fprintf(stderr, "profile: self time per step by op and input shapes (all ops: %.1f ms)\n",
+               total_us * per_step / 1e3);
+  std::fprintf(stderr, "%10s %8s  %-28s %s\n", "ms/step", "calls", "op", "input shapes");
+  for (const auto& row : tips::top_ops(spans, 25))
+    std::fprintf(stderr, "%10.2f %8.1f  %-28s %s\n", row.self_us * per_step / 1e3,
+                 static_cast<double>(row.calls) * per_step, row.name.c_str(), row.shapes.substr(0, 90).c_str());
   return t;
 }
 
@@ -317,7 +326,7 @@ Results measure(const Opts& o, tips::train::Trainer& trainer, const std::vector<
     Timing t;
     if (rep == 0 && !o.profile.empty()) {
       time_cpp(trainer, inputs, device, o.warmup, 0, r.skipped);  // the warm-up stays out of the trace
-      t = profiled(o.profile, [&] { return time_cpp(trainer, inputs, device, 0, o.steps, r.skipped); });
+      t = profiled(o.profile, o.steps, [&] { return time_cpp(trainer, inputs, device, 0, o.steps, r.skipped); });
     } else {
       t = time_cpp(trainer, inputs, device, rep == 0 ? o.warmup : 0, o.steps, r.skipped);
     }
@@ -489,7 +498,9 @@ tips::cli::Registrar reg("bench train", "one training step: C++ vs the PyTorch r
                                ->check(CLI::PositiveNumber);
                            app.add_option("--json", o->json, "also write the results as JSON to this file");
                            app.add_option("--profile", o->profile,
-                                          "write a chrome trace of the first repeat's C++ steps (ATen ops) here");
+                                          "write a chrome trace of the first repeat's C++ steps (ATen ops with input "
+                                          "shapes) here, "
+                                          "and print the costliest ops per step");
                            return [o] { return run(*o); };
                          });
 

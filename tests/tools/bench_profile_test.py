@@ -1,7 +1,8 @@
 """`tips bench train --profile`: the chrome trace covers the timed C++ steps, and only those.
 
 Runs a tiny bench (1 warm-up step, 2 timed steps, profiled) and checks the trace against the bench's own JSON:
-  1. the trace is chrome's JSON event format, with ATen op spans of the forward and of the backward;
+  1. the trace is chrome's JSON event format, with ATen op spans of the forward and of the backward, and the
+     matrix products carry their input shapes;
   2. its extent (first op start to last op end) fits inside the 2 timed steps the bench reports, so the warm-up
      step is not in it, and covers at least half of them, so the steps are;
   3. the bench leaves train.run_dir alone (it trains no run).
@@ -44,6 +45,9 @@ def main():
         failures.append("no aten:: op spans")
     if not any("Backward" in n for n in names):
         failures.append("no backward spans")
+    products = [e for e in spans if e["name"] in ("aten::mm", "aten::addmm")]
+    if not products or not all(e.get("args", {}).get("Input Dims", "").startswith("[[") for e in products):
+        failures.append("matrix products without input shapes")
     extent_s = (max(e["ts"] + e["dur"] for e in spans) - min(e["ts"] for e in spans)) * 1e-6
     timed_s = STEPS * bench["step_s_median"]  # 2 steps: the median is their mean
     if extent_s > 1.05 * timed_s + 0.005:

@@ -499,8 +499,7 @@ tips::cli::Registrar reg("bench train", "one training step: C++ vs the PyTorch r
                            app.add_option("--json", o->json, "also write the results as JSON to this file");
                            app.add_option("--profile", o->profile,
                                           "write a chrome trace of the first repeat's C++ steps (ATen ops with input "
-                                          "shapes) here, "
-                                          "and print the costliest ops per step");
+                                          "shapes) here, and print the costliest ops per step");
                            return [o] { return run(*o); };
                          });
 

@@ -28,10 +28,10 @@ inline torch::Tensor at_least_f32(const torch::Tensor& t) {
 // CE(p, s) = -sum_k p_k log_softmax(z)_k with z = s / T, and dCE/ds = ((sum_k p_k) * softmax(z) - p) / T.
 // Written as one autograd node because the composite (divide, log_softmax, multiply, sum and their four backward
 // kernels) allocates six full-size (..., K) buffers per call; for iBOT that is (B, N, K), e.g. 64 x 256 x 65536
-// floats = 4 GiB each. This keeps log_softmax(z) for backward plus one transient buffer in each direction, and
-// each direction is three passes over (..., K): ATen's fused log_softmax, then the product and its row sum; in
-// backward exp, then the scale and the target term fused in addcmul_. Only the logits get a gradient (the caller
-// checks the targets need none).
+// floats = 4 GiB each. This keeps log_softmax(z) for backward, and each direction writes at most two other
+// (..., K) buffers. Forward: z, ATen's fused log_softmax, the product with p and its row sum (four passes);
+// backward: exp, the scale, and the target term fused into the same buffer by addcmul_ (three). Only the logits
+// get a gradient (the caller checks the targets need none).
 struct SoftCrossEntropy : torch::autograd::Function<SoftCrossEntropy> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
                                const torch::Tensor& probs, double student_temp) {

@@ -36,7 +36,7 @@ class OpTrace {
   bool recording_ = true;
 };
 
-// Writes the spans as chrome's trace-event JSON ("X" events, the shapes in args "Input Dims"). Throws IoError.
+// Writes the spans as chrome's trace-event JSON ("X" events, the shapes in args "Input Dims"). Throws tips::Error.
 void write_chrome_trace(const std::vector<OpSpan>& spans, const std::string& path);
 
 // (op, shapes) pairs summed over calls, largest self time first; at most `limit` rows.

@@ -51,7 +51,8 @@ torch::Tensor all_gather(const DistContext& dist, const torch::Tensor& t);
 // single-process computation on the concatenated batch. Every rank must run backward.
 torch::Tensor all_gather_with_grad(const DistContext& dist, const torch::Tensor& t);
 // The same for several tensors of one dtype in ONE collective (and one in backward): each (R_i, ...) -> (W*R_i, ...).
-// Every collective is a latency (about a millisecond with Gloo on a loaded host), so a step gathers once.
+// Every collective costs a latency (0.5-2 ms for a small Gloo one between 2 local ranks on a 2-core VM, idle or
+// not), so a step gathers once.
 std::vector<torch::Tensor> all_gather_with_grad(const DistContext& dist, const std::vector<torch::Tensor>& ts);
 
 // A hook for state that needs a cross-rank sum (teacher centering, Sinkhorn-Knopp): calls

@@ -14,6 +14,7 @@
 #include "tips/core/error.h"
 #include "tips/core/log.h"
 #include "tips/eval/confusion.h"
+#include "tips/eval/encoders.h"
 #include "tips/eval/eval_set.h"
 #include "tips/eval/knn.h"
 #include "tips/eval/prompts.h"
@@ -30,44 +31,6 @@ using torch::indexing::Slice;
 
 namespace {
 
-// Frozen towers + tokenizer: batched forwards, results on CPU.
-struct Encoders {
-  model::VisionTransformer vision;
-  model::TextEncoder text;
-  const data::Tokenizer& tok;
-  int64_t max_len;
-  torch::Device device;
-  int64_t batch_size;
-
-  torch::Tensor embed_texts(const std::vector<std::string>& texts) {  // (T, D) float, not normalised
-    std::vector<torch::Tensor> parts;
-    for (size_t i = 0; i < texts.size(); i += static_cast<size_t>(batch_size)) {
-      const std::vector<std::string> chunk(texts.begin() + i,
-                                           texts.begin() + std::min(texts.size(), i + static_cast<size_t>(batch_size)));
-      parts.push_back(text->forward(tok.encode(chunk, max_len).to(device)).to(torch::kCPU, torch::kFloat));
-    }
-    return torch::cat(parts);
-  }
-  int64_t patch_size() const { return vision->config().patch_size; }
-};
-
-// Puts both towers in eval mode for the scope and restores their flags.
-class EvalModeGuard {
- public:
-  explicit EvalModeGuard(Encoders& e) : e_(e), vision_(e.vision->is_training()), text_(e.text->is_training()) {
-    e_.vision->eval();
-    e_.text->eval();
-  }
-  ~EvalModeGuard() {
-    e_.vision->train(vision_);
-    e_.text->train(text_);
-  }
-
- private:
-  Encoders& e_;
-  bool vision_, text_;
-};
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -82,8 +45,9 @@ GlobalFeatures scan_split(Encoders& enc, const EvalSplit& split, const EvalConfi
   std::vector<torch::Tensor> c1, c2;
   const auto n = static_cast<int64_t>(split.records.size());
   for (int64_t b = 0; b < n; b += cfg.batch_size) {
-    const auto images = load_images(split.records, b, std::min(n, b + cfg.batch_size), cfg.image_size).to(enc.device);
-    const auto out = enc.vision->forward(images, /*patch_mask=*/{}, dense_readouts);
+    const auto images =
+        load_images(split.records, b, std::min(n, b + cfg.batch_size), cfg.image_size).to(enc.device());
+    const auto out = enc.encode_images(images, dense_readouts);
     c1.push_back(image_embedding(out, ClsToken::kCls1).cpu());
     c2.push_back(image_embedding(out, ClsToken::kCls2).cpu());
     if (on_batch) on_batch(b, images, out);
@@ -95,7 +59,7 @@ GlobalFeatures scan_split(Encoders& enc, const EvalSplit& split, const EvalConfi
 void write_visualization(Encoders& enc, const fs::path& path, const torch::Tensor& image /*(3,S,S)*/,
                          const torch::Tensor& gt, const torch::Tensor& pred, const std::vector<std::string>& legend) {
   // PCA of the plain patch tokens (the dense features themselves, not the value-trick ones).
-  const auto out = enc.vision->forward(image.unsqueeze(0), {}, /*dense_readouts=*/false);
+  const auto out = enc.encode_images(image.unsqueeze(0), /*dense_readouts=*/false);
   const int64_t g = image.size(1) / enc.patch_size();
   const auto pca = pca_rgb(out.patches[0].cpu()).view({g, g, 3});
   const auto palette = class_palette(static_cast<int64_t>(legend.size()));
@@ -137,12 +101,12 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
   const bool with_bg = !cfg.background_class.empty();
   std::vector<std::string> names = class_names;
   if (with_bg) names.insert(names.begin(), cfg.background_class);
-  const auto text = class_embeddings(names, cfg.templates, [&](const auto& t) { return enc.embed_texts(t); })
-                        .to(enc.device);  // (C, D)
+  const auto text = class_embeddings(names, cfg.templates, [&](const auto& t) { return enc.encode_texts(t); })
+                        .to(enc.device());  // (C, D)
   ReadoutScorers rs = make_scorers(cfg, static_cast<int64_t>(class_names.size()));
   const bool whole = cfg.seg_mode == SegMode::kWhole;
   const WindowScorer window_scores = [&](const torch::Tensor& crop) {
-    const auto o = enc.vision->forward(crop, {}, /*dense_readouts=*/true);
+    const auto o = enc.encode_images(crop, /*dense_readouts=*/true);
     return patch_text_scores(segmentation_features(o, rs.readouts[0]), text, crop.size(2) / enc.patch_size(),
                              crop.size(3) / enc.patch_size());
   };
@@ -197,7 +161,7 @@ void evaluate_retrieval(Encoders& enc, const EvalSplit& split, const GlobalFeatu
       continue;
     }
     const auto token = retrieval_token(field, cfg.retrieval_by_stream, cfg.cls_token);
-    const auto sim = cosine_scores(token == ClsToken::kCls1 ? img.cls1 : img.cls2, enc.embed_texts(captions));
+    const auto sim = cosine_scores(token == ClsToken::kCls1 ? img.cls1 : img.cls2, enc.encode_texts(captions));
     const auto r = retrieval_recall(sim, {1, 5, 10}, cfg.retrieval_same_text_hits ? text_groups(captions) : torch::Tensor());
     for (const auto& [k, v] : r.image_to_text) res.metrics["retrieval/" + field + "/i2t_r" + std::to_string(k)] = v;
     for (const auto& [k, v] : r.text_to_image) res.metrics["retrieval/" + field + "/t2i_r" + std::to_string(k)] = v;
@@ -232,9 +196,12 @@ void check_sizes(const EvalConfig& cfg, int64_t patch) {
 
 EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder& text, const data::Tokenizer& tok,
                             const EvalConfig& cfg, const std::string& out_dir, int64_t max_len, torch::Device device) {
-  Encoders enc{vision, text, tok, max_len, device, cfg.batch_size};
+  TowerEncoders enc(vision, text, tok, max_len, device, cfg.batch_size);
+  return run_evaluations(enc, cfg, out_dir);
+}
+
+EvalResults run_evaluations(Encoders& enc, const EvalConfig& cfg, const std::string& out_dir) {
   check_sizes(cfg, enc.patch_size());
-  const EvalModeGuard mode(enc);
   torch::NoGradGuard no_grad;
   fs::create_directories(out_dir);
   EvalResults res;
@@ -260,7 +227,8 @@ EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder
     const auto C = static_cast<int64_t>(class_names.size());
     const auto labels = split_labels(split, C);
     const auto feats = scan_split(enc, split, cfg, /*dense_readouts=*/false, {});
-    const auto text_emb = class_embeddings(class_names, cfg.templates, [&](const auto& t) { return enc.embed_texts(t); });
+    const auto text_emb =
+        class_embeddings(class_names, cfg.templates, [&](const auto& t) { return enc.encode_texts(t); });
     const auto scores = cosine_scores(pick(feats, cfg.cls_token), text_emb);
     res.metrics["cls/top1"] = topk_accuracy(scores, labels, 1);
     res.metrics["cls/top5"] = topk_accuracy(scores, labels, 5);

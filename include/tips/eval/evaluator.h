@@ -31,6 +31,7 @@
 
 #include "tips/data/tokenizer.h"
 #include "tips/eval/config.h"
+#include "tips/eval/encoders.h"
 #include "tips/model/text_encoder.h"
 #include "tips/model/vit.h"
 
@@ -44,11 +45,14 @@ struct EvalResults {
   std::string to_json() const;                  // {"metrics": {...}, "per_class_iou": {...}, ...}
 };
 
-// Runs every configured evaluation with gradients off and both towers in eval mode (their training flags are
-// restored afterwards). The towers must already live on `device`. Writes <out_dir>/eval.json and, when
-// cfg.visualize > 0, <out_dir>/vis/seg_XXX.png. Call it on one rank only.
+// Runs every configured evaluation on the features `enc` gives, with gradients off. Writes <out_dir>/eval.json
+// and, when cfg.visualize > 0, <out_dir>/vis/seg_XXX.png. Call it on one rank only.
 // Throws ConfigError when image_size / slide_window are not multiples of the patch size, DataError for
 // missing or malformed data.
+EvalResults run_evaluations(Encoders& enc, const EvalConfig& cfg, const std::string& out_dir);
+
+// The same on a model's two towers (TowerEncoders: both in eval mode for the call, their training flags restored
+// afterwards). The towers must already live on `device`.
 EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder& text, const data::Tokenizer& tok,
                             const EvalConfig& cfg, const std::string& out_dir, int64_t max_len, torch::Device device);
 

@@ -104,8 +104,11 @@ EventFileWriter::EventFileWriter(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir, ec);
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const double seconds = std::chrono::duration<double>(now).count();
-  path_ = dir / ("events.out.tfevents." + std::to_string(static_cast<int64_t>(seconds)) + "." + host_name() + "." +
-                 std::to_string(::getpid()));
+  const std::string name = "events.out.tfevents." + std::to_string(static_cast<int64_t>(seconds)) + "." +
+                           host_name() + "." + std::to_string(::getpid());
+  path_ = dir / name;
+  // A second writer of this process within the same second gets a suffix that sorts after the first file.
+  for (int n = 1; std::filesystem::exists(path_); ++n) path_ = dir / (name + "." + std::to_string(n));
   out_.open(path_, std::ios::binary | std::ios::trunc);
   if (!out_)
     throw DataError("cannot create the TensorBoard event file " + path_.string(),
@@ -117,6 +120,12 @@ EventFileWriter::EventFileWriter(const std::filesystem::path& dir) {
 void EventFileWriter::scalar(const std::string& name, int64_t step, double value, double wall_time) {
   const std::string summary = bytes_field(1, scalar_value(name, static_cast<float>(value)));
   write_record(encode_event(wall_time, step, bytes_field(5, summary)));
+}
+
+void EventFileWriter::session_start(int64_t step, double wall_time) {
+  // SessionLog { status = 1: START = 1 } as the Event's field 7.
+  const std::string start{static_cast<char>(tag(1, kVarint)), 1};
+  write_record(encode_event(wall_time, step, bytes_field(7, start)));
 }
 
 void EventFileWriter::flush() { out_.flush(); }

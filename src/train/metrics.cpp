@@ -73,6 +73,11 @@ void drop_records_after(const std::filesystem::path& path, int64_t last_step) {
   spdlog::info("metrics.jsonl: dropped {} records logged after step {} (trained again after the resume)", dropped,
                last_step);
 }
+// Seconds since the epoch: TensorBoard's wall_time.
+[[maybe_unused]] double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step,
@@ -88,6 +93,8 @@ MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled,
   if (!tensorboard) return;
 #if TIPS_HAVE_TENSORBOARD
   tb_ = std::make_unique<io::EventFileWriter>(run_dir / "tb");
+  // Steps after the checkpoint are trained again: the START at the first of them hides their first logging.
+  if (resumed_step >= 0) tb_->session_start(resumed_step + 1, wall_seconds());
 #else
   spdlog::warn("train.tensorboard=true, but this build has no protobuf: no TensorBoard event files "
                "(metrics.jsonl has every value)");
@@ -101,7 +108,7 @@ namespace {
 void write_scalars(io::EventFileWriter* tb, const std::string& prefix, int64_t step, const MetricRecord& record) {
 #if TIPS_HAVE_TENSORBOARD
   if (!tb) return;
-  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = wall_seconds();
   for (const auto& [k, v] : record.values) tb->scalar(prefix + "/" + k, step, v, now);
   tb->flush();
 #endif

@@ -7,29 +7,13 @@
 #include <filesystem>
 
 #include "test_util.h"
+#include "tips/train/metrics.h"
 
 namespace {
 
-// CRC-32C's published check value: the CRC of the ASCII digits "123456789".
-TEST(TfEvents, Crc32cCheckValue) {
-  const std::string digits = "123456789";
-  EXPECT_EQ(tips::io::crc32c(digits.data(), digits.size()), 0xE3069283u);
-  EXPECT_EQ(tips::io::crc32c("", 0), 0u);
-}
-
-TEST(TfEvents, ScalarsReadBackByAnIndependentParser) {
-  if (!TIPS_HAVE_TENSORBOARD) GTEST_SKIP() << "built without protobuf";
-  tips::testing::TempDir dir;
-  std::filesystem::path file;
-  {
-    tips::io::EventFileWriter tb(dir.file("tb"));
-    tb.scalar("train/loss", 1, 4.25, 1000.5);
-    tb.scalar("train/loss", 2, 3.5, 1001.5);
-    tb.scalar("eval/seg/obj_miou", 2, 0.125, 1002.0);
-    tb.flush();
-    file = tb.path();
-  }
-  const std::string script = R"PY(
+// Python: read_events(path) reads every record of an event file (checking both CRCs), each as the list of (field,
+// wire type, value) of its Event message; fields(buf) decodes any message the same way.
+const std::string kReader = R"PY(
 import struct, sys
 def crc32c(data):
     c = 0xffffffff
@@ -60,14 +44,39 @@ def fields(buf):
         else: sys.exit("wire type %d" % w)
         out.append((f, w, v))
     return out
-data = open(EVENT_FILE, "rb").read()
-i, events = 0, []
-while i < len(data):
-    header = data[i:i+8]; (n,) = struct.unpack("<Q", header)
-    assert struct.unpack("<I", data[i+8:i+12])[0] == masked(header), "length crc"
-    payload = data[i+12:i+12+n]
-    assert struct.unpack("<I", data[i+12+n:i+16+n])[0] == masked(payload), "payload crc"
-    events.append(fields(payload)); i += 16 + n
+def read_events(path):
+    data = open(path, "rb").read()
+    i, events = 0, []
+    while i < len(data):
+        header = data[i:i+8]; (n,) = struct.unpack("<Q", header)
+        assert struct.unpack("<I", data[i+8:i+12])[0] == masked(header), "length crc"
+        payload = data[i+12:i+12+n]
+        assert struct.unpack("<I", data[i+12+n:i+16+n])[0] == masked(payload), "payload crc"
+        events.append(fields(payload)); i += 16 + n
+    return events
+)PY";
+
+// CRC-32C's published check value: the CRC of the ASCII digits "123456789".
+TEST(TfEvents, Crc32cCheckValue) {
+  const std::string digits = "123456789";
+  EXPECT_EQ(tips::io::crc32c(digits.data(), digits.size()), 0xE3069283u);
+  EXPECT_EQ(tips::io::crc32c("", 0), 0u);
+}
+
+TEST(TfEvents, ScalarsReadBackByAnIndependentParser) {
+  if (!TIPS_HAVE_TENSORBOARD) GTEST_SKIP() << "built without protobuf";
+  tips::testing::TempDir dir;
+  std::filesystem::path file;
+  {
+    tips::io::EventFileWriter tb(dir.file("tb"));
+    tb.scalar("train/loss", 1, 4.25, 1000.5);
+    tb.scalar("train/loss", 2, 3.5, 1001.5);
+    tb.scalar("eval/seg/obj_miou", 2, 0.125, 1002.0);
+    tb.flush();
+    file = tb.path();
+  }
+  const std::string script = kReader + R"PY(
+events = read_events(EVENT_FILE)
 first = dict((f, v) for f, w, v in events[0])
 assert first[3] == b"brain.Event:2", first
 got = []
@@ -84,6 +93,49 @@ print("ok", len(events))
   std::string output;
   ASSERT_EQ(tips::testing::run_python(dir, "EVENT_FILE = r'" + file.string() + "'\n" + script, &output), 0) << output;
   EXPECT_NE(output.find("ok 4"), std::string::npos) << output;
+}
+
+// A run logs steps 1-4 and stops; it resumes from its checkpoint of step 2 and logs steps 3-5. The reader replays
+// TensorBoard's rule for a restarted run (a SessionLog START at step s drops the values stored so far at steps
+// >= s, files read in name order): every step then shows once, with the value of the run that trained it last.
+TEST(TfEvents, ResumedRunShowsTheStepsTrainedAgainOnce) {
+  if (!TIPS_HAVE_TENSORBOARD) GTEST_SKIP() << "built without protobuf";
+  tips::testing::TempDir dir;
+  tips::train::MetricRecord r;
+  {
+    tips::train::MetricsLogger first(dir.file("run"), true, /*resumed_step=*/-1, /*tensorboard=*/true);
+    for (int64_t step = 1; step <= 4; ++step) r.set("loss", 10.0 + step), first.log(step, 5, r, 0.0);
+  }
+  {
+    tips::train::MetricsLogger resumed(dir.file("run"), true, /*resumed_step=*/2, /*tensorboard=*/true);
+    for (int64_t step = 3; step <= 5; ++step) r.set("loss", 20.0 + step), resumed.log(step, 5, r, 0.0);
+  }
+  const std::string script = kReader + R"PY(
+import os
+tb = os.path.join(RUN_DIR, "tb")
+files = sorted(f for f in os.listdir(tb) if "tfevents" in f)
+assert len(files) == 2, files
+shown, starts = [], []  # (step, value) in the order TensorBoard stores them
+for name in files:
+    for ev in read_events(os.path.join(tb, name)):
+        d = dict((f, v) for f, w, v in ev)
+        step = d.get(2, 0)
+        if 7 in d:  # session_log
+            status = dict((f, v) for f, w, v in fields(d[7]))[1]
+            assert status == 1, status  # START
+            starts.append(step)
+            shown = [(s, v) for s, v in shown if s < step]
+        elif 5 in d:
+            value = dict((f, v) for f, w, v in fields(fields(d[5])[0][2]))
+            assert value[1] == b"train/loss", value
+            shown.append((step, struct.unpack("<f", value[2])[0]))
+assert starts == [3], starts
+assert shown == [(1, 11.0), (2, 12.0), (3, 23.0), (4, 24.0), (5, 25.0)], shown
+print("ok")
+)PY";
+  std::string output;
+  ASSERT_EQ(tips::testing::run_python(dir, "RUN_DIR = r'" + dir.file("run") + "'\n" + script, &output), 0) << output;
+  EXPECT_NE(output.find("ok"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 //   uint64 length | uint32 masked CRC32C(length) | payload | uint32 masked CRC32C(payload)     (little-endian)
 // whose payloads are `Event` messages (protobuf wire format, encoded with Debian's libprotobuf, which LibTorch
 // already loads): field 1 wall_time (double), 2 step (int64), 3 file_version (string, first record only),
-// 5 summary { 1 value { 1 tag (string), 2 simple_value (float) } }. Scalars only.
+// 5 summary { 1 value { 1 tag (string), 2 simple_value (float) } }, 7 session_log { 1 status (enum, START = 1) }.
+// Scalars only.
 //
 // Example:
 //   tips::io::EventFileWriter tb(run_dir / "tb");          // tb/events.out.tfevents.<seconds>.<host>.<pid>
@@ -29,6 +30,9 @@ class EventFileWriter {
   explicit EventFileWriter(const std::filesystem::path& dir);
   // One scalar summary; `tag` groups by its prefix before '/' in TensorBoard. Non-finite values are written as is.
   void scalar(const std::string& tag, int64_t step, double value, double wall_time);
+  // A SessionLog START at `step`: TensorBoard then drops what earlier files of the same run logged at steps
+  // >= step (its purge of orphaned data), so the steps a resumed run trains again show once.
+  void session_start(int64_t step, double wall_time);
   void flush();
   const std::filesystem::path& path() const { return path_; }
 

@@ -11,6 +11,7 @@
 #include "tips/config/config.h"
 #include "tips/core/error.h"
 #include "tips/report/metrics_log.h"
+#include "tips/train/loss_term.h"
 #include "tips/train/metrics.h"
 
 namespace tips::report {
@@ -188,21 +189,17 @@ std::string stream_desc(const std::map<std::string, double>& s) {
   return out;
 }
 
-std::string losses_desc(const loss::LossConfig& l) {
-  std::vector<std::string> terms;
-  if (l.contrastive.weight > 0)
-    terms.push_back(num(l.contrastive.weight) + " × contrastive (" +
-                    (l.contrastive.kind == loss::ContrastiveKind::kSoftmax ? "softmax" : "sigmoid") + ", " +
-                    (l.contrastive.two_streams ? "CLS1 + CLS2 streams" : "CLS1 only") + ", τ init " +
-                    num(l.contrastive.temperature_init) + (l.contrastive.learn_temperature ? " learned" : " fixed") +
-                    ")");
-  if (l.dino.weight > 0) terms.push_back(num(l.dino.weight) + " × DINO");
-  if (l.ibot.weight > 0)
-    terms.push_back(num(l.ibot.weight) + " × " +
-                    (l.ibot.all_patches ? "iBOT++ (every patch)" : "iBOT (masked patches only)"));
-  if (l.koleo.weight > 0) terms.push_back(num(l.koleo.weight) + " × KoLeo");
+// The terms the step runs, from the same registration list as the trainer: "<weight> × <name> (<variant>)".
+std::string losses_desc(const config::RunConfig& c) {
+  train::LossTerms terms;
+  try {
+    terms = train::make_loss_terms(c);
+  } catch (const ConfigError& e) {
+    return std::string("not a valid loss configuration: ") + e.what();
+  }
   std::string out;
-  for (const auto& t : terms) out += (out.empty() ? "" : " + ") + t;
+  for (const auto& t : terms)
+    out += (out.empty() ? "" : " + ") + num(t->weight()) + " × " + t->name() + " (" + t->describe() + ")";
   return out.empty() ? "none" : out;
 }
 
@@ -227,7 +224,7 @@ void section_trained(std::ostringstream& md, const Inputs& in, std::vector<std::
                                    std::to_string(c.heads.hidden) + ", bottleneck " +
                                    std::to_string(c.heads.bottleneck) +
                                    (c.heads.ibot_separate ? ", separate iBOT head" : ", iBOT shares the DINO head"));
-    rows.emplace_back("loss", losses_desc(c.loss));
+    rows.emplace_back("loss", losses_desc(c));
     rows.emplace_back("teacher.ema", std::string(ema_name(c.teacher.ema)) + " (momentum " +
                                          num(c.teacher.momentum.start) + " → " + num(c.teacher.momentum.end) + ")");
     rows.emplace_back("captions", "stream 1: " + stream_desc(c.data.captions.stream1) +

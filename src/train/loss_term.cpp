@@ -2,6 +2,7 @@
 #include "tips/train/loss_term.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "terms/terms.h"
@@ -15,6 +16,12 @@ TermContext::TermContext(const data::Batch& batch, const StepForwards& forwards,
                          std::vector<Gathered> plan_gathered)
     : batch(batch), forwards(forwards), model(model), teacher(teacher), dist(dist), step(step),
       total_steps(total_steps), bf16(bf16), plan_gathered_(std::move(plan_gathered)) {}
+
+std::string weight_text(double w) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", w);
+  return buf;
+}
 
 int64_t TermContext::batch_size() const { return batch.global_crops.size(1); }
 

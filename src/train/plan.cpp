@@ -79,25 +79,26 @@ Plan make_plan(const config::RunConfig& cfg) {
   Plan plan;
   const auto& m = cfg.model;
   plan.student_vision = model::vision_param_count(m);
-  plan.student_text = cfg.loss.contrastive.weight > 0 ? model::text_param_count(cfg.text) : 0;
-  const bool distill = cfg.loss.dino.weight > 0 || cfg.loss.ibot.weight > 0;
-  plan.student_heads = distill ? model::heads_param_count(cfg.heads, m.dim) : 0;
+  // What is trained follows the terms the step runs (the policy rows below change only the teacher).
+  const StepPlan step = make_step_plan(cfg, torch::kCPU);
+  plan.student_text = step.text_streams > 0 ? model::text_param_count(cfg.text) : 0;
+  plan.student_heads = step.heads ? model::heads_param_count(cfg.heads, m.dim) : 0;
   plan.contrastive_scalars =
-      cfg.loss.contrastive.weight > 0 ? (cfg.loss.contrastive.kind == loss::ContrastiveKind::kSigmoid ? 2 : 1) : 0;
+      step.contrastive_scalars ? (cfg.loss.contrastive.kind == loss::ContrastiveKind::kSigmoid ? 2 : 1) : 0;
   plan.configured = cfg.teacher.ema;
   plan.frozen_teacher = frozen_teacher_parameter_count(cfg);
   if (cfg.teacher.source == TeacherSource::kFrozen && cfg.teacher.text == TextInit::kCopyFrozen) {
     plan.frozen_text = plan.student_text;  // copied from the teacher and never trained
     plan.student_text = 0;
   }
-  if (cfg.loss.distill.weight > 0) plan.distill_projection = (cfg.model.dim + 1) * cfg.teacher.model.dim;
+  if (step.distill_projection) plan.distill_projection = (cfg.model.dim + 1) * cfg.teacher.model.dim;
 
   std::ostringstream v, t, h, b;
   v << (m.preset.empty() ? "custom" : m.preset) << "/" << m.patch_size << " D=" << m.dim << " depth=" << m.depth
     << " mlp=" << m.mlp_hidden << (m.ffn == model::FfnKind::kSwiGlu ? " (SwiGLU)" : "") << " pos " << m.pos_grid << "x"
     << m.pos_grid;
   t << "depth=" << cfg.text.depth << " D=" << cfg.text.dim << " vocab=" << cfg.text.vocab_size << " len="
-    << cfg.text.max_len << (plan.student_text ? "" : " (unused: contrastive weight 0)");
+    << cfg.text.max_len << (plan.student_text ? "" : " (unused: no term reads text)");
   h << "K=" << cfg.heads.prototypes << " hidden=" << cfg.heads.hidden << " bottleneck=" << cfg.heads.bottleneck
     << " layers=" << cfg.heads.num_layers << (cfg.heads.ibot_separate ? ", DINO + iBOT heads" : ", one shared head");
   b << "global batch " << cfg.train.batch_size << "; crops " << cfg.data.crops.global_count << "x"

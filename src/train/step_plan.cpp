@@ -10,12 +10,6 @@ namespace tips::train {
 
 namespace {
 
-std::string weight_text(double w) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", w);
-  return buf;
-}
-
 // The teacher features come for free from the unmasked student forward when the teacher backbone IS the student
 // backbone (head_only, none) and that forward is deterministic (no stochastic depth). Otherwise a separate
 // no-grad pass in eval mode, of the student (head_only, none) or of the EMA copy (full).
@@ -97,6 +91,9 @@ StepPlan make_step_plan(const config::RunConfig& cfg, const torch::Device& devic
     plan.masked_student = plan.masked_student || n.masked_student;
     plan.local_student = plan.local_student || n.local_student;
     plan.text_streams = std::max(plan.text_streams, n.text_streams);
+    plan.heads = plan.heads || n.heads;
+    plan.contrastive_scalars = plan.contrastive_scalars || n.contrastive_scalars;
+    plan.distill_projection = plan.distill_projection || n.distill_projection;
     for (Gathered g : n.gathered)
       if (std::find(plan.gathered.begin(), plan.gathered.end(), g) == plan.gathered.end()) plan.gathered.push_back(g);
   }
@@ -110,7 +107,8 @@ StepPlan make_step_plan(const config::RunConfig& cfg, const torch::Device& devic
 
 std::vector<std::pair<std::string, std::string>> describe(const StepPlan& plan) {
   std::vector<std::pair<std::string, std::string>> rows;
-  for (const auto& term : plan.terms) rows.emplace_back("loss." + term->name(), "weight " + weight_text(term->weight()));
+  for (const auto& term : plan.terms)
+    rows.emplace_back("loss." + term->name(), "weight " + weight_text(term->weight()) + ": " + term->describe());
   std::string students;
   const auto add = [&](bool on, const char* what) {
     if (on) students += (students.empty() ? "" : ", ") + std::string(what);

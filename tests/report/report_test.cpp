@@ -69,7 +69,7 @@ TEST(Report, CompleteRun) {
   // What was trained: the demo config (tiny preset, patch 16, width 128, depth 4) and run_info.
   EXPECT_TRUE(has(md, "| image tower | preset tiny: patch 16, width 128, depth 4, 4 heads"));
   EXPECT_TRUE(has(md, "| teacher.ema | head_only (momentum 0.99 → 1) |"));
-  EXPECT_TRUE(has(md, "0.4 × iBOT++ (every patch)"));
+  EXPECT_TRUE(has(md, "0.4 × ibot (iBOT++, every patch)"));
   EXPECT_TRUE(has(md, "| steps × global batch | 300 × 64 (seed 0) |"));
   EXPECT_TRUE(has(md, "| parameters | 1.23M trainable + 0.35M EMA copies |"));
   // Training summary: last step, mean step time (0.6 s x 300 = 3m00s), medians, first / final / min per term.

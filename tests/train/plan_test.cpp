@@ -96,6 +96,7 @@ TEST(Plan, FullEmaAddsOneTeacherForwardPerImage) {
   const auto no_clip = make_plan(cfg);
   EXPECT_DOUBLE_EQ(no_clip.policy(EmaScope::kFull).flops_per_step, no_clip.policy(EmaScope::kHeadOnly).flops_per_step);
   EXPECT_EQ(no_clip.student_text, 0);
+  EXPECT_EQ(no_clip.contrastive_scalars, 0);
   // Stochastic depth: the trainer runs a separate no-grad teacher forward for head_only too (a dropped-path student
   // forward is not the teacher's), so head_only costs what full does.
   cfg.loss.contrastive.weight = 1;
@@ -104,6 +105,24 @@ TEST(Plan, FullEmaAddsOneTeacherForwardPerImage) {
   EXPECT_DOUBLE_EQ(drop.policy(EmaScope::kFull).flops_per_step, drop.policy(EmaScope::kHeadOnly).flops_per_step);
   EXPECT_DOUBLE_EQ(drop.policy(EmaScope::kHeadOnly).flops_per_step - plan.policy(EmaScope::kHeadOnly).flops_per_step,
                    3 * 2496.0);
+}
+
+// What is trained follows the terms the step runs: contrastive + KoLeo trains no heads, so no policy holds head
+// copies, and the trainable count is the towers and the temperature.
+TEST(Plan, ParametersFollowTheTermsThatRun) {
+  RunConfig cfg = one_block_config();
+  cfg.loss.dino.weight = 0;
+  cfg.loss.ibot.weight = 0;
+  cfg.loss.koleo.weight = 0.1;
+  const auto plan = make_plan(cfg);
+  EXPECT_EQ(plan.student_heads, 0);
+  EXPECT_GT(plan.student_text, 0);
+  EXPECT_EQ(plan.contrastive_scalars, 1);
+  for (const auto& p : plan.policies) {
+    SCOPED_TRACE(static_cast<int>(p.ema));
+    EXPECT_EQ(p.teacher_heads, 0);
+    EXPECT_EQ(p.trainable, plan.student_vision + plan.student_text + 1);
+  }
 }
 
 // A frozen teacher: its weights are held (4 bytes each) but get no gradient and no AdamW state, it has no EMA copy

@@ -47,6 +47,10 @@ struct TermNeeds {
   bool local_student = false;     // the student on the local crops
   int64_t text_streams = 0;       // caption streams through the text tower: 0, 1 (stream 1) or 2
   std::vector<Gathered> gathered;  // rows it reads from every rank (their forwards must be listed above too)
+  // Parameters it trains beyond the towers (what `tips plan` counts):
+  bool heads = false;                // the projection heads (prototypes), which the EMA teacher copies
+  bool contrastive_scalars = false;  // the temperature and the logit bias
+  bool distill_projection = false;   // the Linear from the student's width to a frozen teacher's
 };
 
 // What a term may read while it computes one micro-batch.
@@ -87,6 +91,8 @@ class LossTerm {
   virtual ~LossTerm() = default;
   virtual std::string name() const = 0;  // logged as "loss_<name>"
   virtual double weight() const = 0;     // > 0: a term with weight 0 is never built
+  // Its variant and options in a few words, for the startup table and reports ("iBOT++, every patch").
+  virtual std::string describe() const = 0;
   virtual TermNeeds needs() const = 0;
   virtual TermValue compute(TermContext& ctx) const = 0;
   // Analytic FLOPs per image this term adds beyond the forwards it needs (heads, similarity matrices),
@@ -95,6 +101,9 @@ class LossTerm {
 };
 
 using LossTerms = std::vector<std::shared_ptr<const LossTerm>>;
+
+// A weight or option value as the startup table and describe() print it: printf's %g (0.5, 2, 1e-05).
+std::string weight_text(double w);
 
 // The registration list: every term whose weight is > 0, in the order their weighted values are summed. Throws
 // ConfigError for a term that its config would make a silent no-op (e.g. DINO without a student view).

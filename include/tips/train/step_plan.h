@@ -42,6 +42,9 @@ struct StepPlan {
                                    // when the sizes match, see VisionTransformer::forward_multi)
   int64_t text_streams = 0;        // caption streams through the text tower
   std::vector<Gathered> gathered;  // rows the terms read from every rank: one collective per micro-batch
+  bool heads = false;                // some term trains the projection heads (TermNeeds: what `tips plan` counts)
+  bool contrastive_scalars = false;  // ... the temperature and logit bias
+  bool distill_projection = false;   // ... the projection to a frozen teacher's width
   int64_t teacher_image_size = 0;  // kFrozen: the teacher's input side (the global crops are resized to it)
   int64_t student_grid = 0;        // patches per side of a student global crop (the teacher's grid is resampled to it)
   bool bf16 = false;               // autocast of forwards and heads; fp32 master weights and loss math

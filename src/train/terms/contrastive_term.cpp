@@ -11,12 +11,18 @@ class ContrastiveTerm final : public LossTerm {
   explicit ContrastiveTerm(const loss::ContrastiveConfig& c) : c_(c) {}
   std::string name() const override { return "contrastive"; }
   double weight() const override { return c_.weight; }
+  std::string describe() const override {
+    return std::string(c_.kind == loss::ContrastiveKind::kSoftmax ? "softmax" : "sigmoid") + ", " +
+           (c_.two_streams ? "CLS1 + CLS2 streams" : "CLS1 only") + ", temperature " +
+           weight_text(c_.temperature_init) + (c_.learn_temperature ? " learned" : " fixed");
+  }
 
   TermNeeds needs() const override {
     TermNeeds n;
     const bool masked = c_.image_view == loss::ImageView::kMasked;
     (masked ? n.masked_student : n.unmasked_student) = true;
     n.text_streams = c_.two_streams ? 2 : 1;
+    n.contrastive_scalars = true;
     n.gathered = {Gathered::kText1, masked ? Gathered::kMaskedCls1 : Gathered::kUnmaskedCls1};
     if (c_.two_streams) {
       n.gathered.push_back(Gathered::kText2);

@@ -17,10 +17,16 @@ class DinoTerm final : public LossTerm {
       : c_(c), local_crops_(local_crops), local_count_(local_count) {}
   std::string name() const override { return "dino"; }
   double weight() const override { return c_.weight; }
+  std::string describe() const override {
+    const char* cls = c_.cls == loss::ClsChoice::kCls1 ? "CLS1" : c_.cls == loss::ClsChoice::kCls2 ? "CLS2" : "both CLS";
+    return std::string(cls) +
+           (local_crops_ ? ", local crops" : "") + (c_.global_student ? ", masked global crops" : "");
+  }
 
   TermNeeds needs() const override {
     TermNeeds n;
     n.teacher = true;
+    n.heads = true;
     n.local_student = local_crops_;
     n.masked_student = c_.global_student;
     return n;

@@ -17,11 +17,17 @@ class DistillTerm final : public LossTerm {
   DistillTerm(const loss::DistillConfig& c, loss::PatchWeighting weighting) : c_(c), weighting_(weighting) {}
   std::string name() const override { return "distill"; }
   double weight() const override { return c_.weight; }
+  std::string describe() const override {
+    return std::string(c_.kind == loss::DistillKind::kCosine ? "cosine" : "smooth-L1") + " to the frozen teacher's " +
+           "tokens, CLS " + weight_text(c_.cls_weight) + ", patches " + weight_text(c_.patch_weight) +
+           (weighting_ == loss::PatchWeighting::kMaskedOnly ? " (masked only)" : " (every patch)");
+  }
 
   TermNeeds needs() const override {
     TermNeeds n;
     n.teacher = true;
     n.masked_student = true;  // the masked global crops (no patch masked at mask ratio 0)
+    n.distill_projection = true;
     return n;
   }
 

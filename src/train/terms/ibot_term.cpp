@@ -18,10 +18,15 @@ class IbotTerm final : public LossTerm {
   explicit IbotTerm(const loss::IbotConfig& c) : c_(c) {}
   std::string name() const override { return "ibot"; }
   double weight() const override { return c_.weight; }
+  std::string describe() const override {
+    if (!c_.all_patches) return "iBOT, masked patches only";
+    return c_.separate_group_means ? "iBOT++, every patch (masked and visible means)" : "iBOT++, every patch";
+  }
 
   TermNeeds needs() const override {
     TermNeeds n;
     n.teacher = true;
+    n.heads = true;
     n.masked_student = true;
     return n;
   }

@@ -12,6 +12,9 @@ class KoleoTerm final : public LossTerm {
   KoleoTerm(double weight, bool on_masked) : weight_(weight), on_masked_(on_masked) {}
   std::string name() const override { return "koleo"; }
   double weight() const override { return weight_; }
+  std::string describe() const override {
+    return on_masked_ ? "CLS1 of the masked global crops" : "CLS1 of the unmasked global crops";
+  }
 
   TermNeeds needs() const override {
     TermNeeds n;

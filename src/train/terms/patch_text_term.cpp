@@ -15,6 +15,10 @@ class PatchTextTerm final : public LossTerm {
       : c_(c), global_view_masked_(global_view_masked), global_batch_(batch) {}
   std::string name() const override { return "patch_text"; }
   double weight() const override { return c_.weight; }
+  std::string describe() const override {
+    return c_.patches == loss::PatchSource::kLocal ? "caption vs the local crops' patches"
+                                                   : "caption vs the global crop's patches";
+  }
 
   TermNeeds needs() const override {
     TermNeeds n;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "command.h"
 #include "towers.h"
@@ -10,6 +11,7 @@
 #include "tips/core/error.h"
 #include "tips/data/tokenizer.h"
 #include "tips/eval/evaluator.h"
+#include "tips/eval/oracle.h"
 #include "tips/io/tips_checkpoint.h"
 #include "tips/train/checkpoint.h"
 #include "tips/train/device.h"
@@ -24,6 +26,7 @@ struct Opts {
   std::string weights_dir;
   std::string out;
   int64_t visualize = -1;  // -1: keep eval.visualize
+  bool oracle = false;
 };
 
 std::string tokenizer_path(const tips::config::RunConfig& cfg) {
@@ -42,10 +45,22 @@ fs::path checkpoint_path(const Opts& o, const tips::config::RunConfig& cfg) {
                               "pass --checkpoint FILE, --weights-dir DIR (official .npz pair) or train.run_dir=RUN");
 }
 
+// The ceiling of the segmentation figures at the model's eval grid: no model, the label maps alone.
+int run_oracle(const tips::config::RunConfig& cfg, const std::string& out) {
+  const auto results = tips::eval::evaluate_oracle(cfg.eval, cfg.model.patch_size);
+  tips::eval::print_results(results);
+  fs::create_directories(out);
+  const fs::path json = fs::path(out) / "oracle.json";
+  std::ofstream(json) << results.to_json() << "\n";
+  spdlog::info("eval: wrote {}", json.string());
+  return 0;
+}
+
 int run(const Opts& o) {
   // With --checkpoint and no -c file, the config the checkpoint was trained with (as `tips export` does).
   auto cfg = tips::cli::load_config(o.config, o.checkpoint);
   if (o.visualize >= 0) cfg.eval.visualize = o.visualize;
+  if (o.oracle) return run_oracle(cfg, o.out.empty() ? (fs::path(cfg.train.run_dir) / "eval").string() : o.out);
   const torch::Device device = tips::train::resolve_device(cfg.train.device, tips::train::visible_device());
   const auto tok = tips::data::Tokenizer::load(tokenizer_path(cfg));
   const std::string out = o.out.empty() ? (fs::path(cfg.train.run_dir) / "eval").string() : o.out;
@@ -85,6 +100,9 @@ tips::cli::Registrar reg("eval", "zero-shot segmentation, classification, retrie
                                ->check(CLI::ExistingDirectory)
                                ->excludes(ck);
                            app.add_option("--out", o->out, "output folder (default: <run_dir>/eval)");
+                           app.add_flag("--oracle", o->oracle,
+                                        "no model: the segmentation figures of patches that know their class shares "
+                                        "(the grid's ceiling), written to <out>/oracle.json");
                            app.add_flag("--visualize{8}", o->visualize,
                                         "write PNG panels for the first N test canvases (default N = 8)");
                            return [o] { return run(*o); };

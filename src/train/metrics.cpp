@@ -93,8 +93,9 @@ MetricsLogger::MetricsLogger(const std::filesystem::path& run_dir, bool enabled,
   if (!tensorboard) return;
 #if TIPS_HAVE_TENSORBOARD
   tb_ = std::make_unique<io::EventFileWriter>(run_dir / "tb");
-  // Steps after the checkpoint are trained again: the START at the first of them hides their first logging.
-  if (resumed_step >= 0) tb_->session_start(resumed_step + 1, wall_seconds());
+  // TensorBoard drops what earlier event files of this folder logged from the START's step on: after a resume the
+  // steps trained again, on a fresh start (as metrics.jsonl is rewritten) everything of an earlier run.
+  tb_->session_start(resumed_step >= 0 ? resumed_step + 1 : 0, wall_seconds());
 #else
   spdlog::warn("train.tensorboard=true, but this build has no protobuf: no TensorBoard event files "
                "(metrics.jsonl has every value)");

@@ -45,10 +45,10 @@ class MetricsLogger {
  public:
   // enabled=false (non-zero ranks): every call is a no-op. resumed_step < 0 starts a new metrics.jsonl; >= 0
   // continues the existing one after dropping its records of later steps (logged after the checkpoint the run
-  // resumed from, and trained again now); TensorBoard gets a new event file per process, which a resumed run
-  // opens with a session START at resumed_step + 1 so that TensorBoard drops the earlier files' values of the steps
-  // trained again. Throws DataError when a file cannot be written. tensorboard=true in a build without protobuf
-  // logs one warning and writes no event file.
+  // resumed from, and trained again now); TensorBoard gets a new event file per process, opened with a session
+  // START at resumed_step + 1 (0 for a new run) so that TensorBoard drops what earlier files of the folder logged
+  // from that step on: the steps trained again, or a whole earlier run. Throws DataError when a file cannot be
+  // written. tensorboard=true in a build without protobuf logs one warning and writes no event file.
   MetricsLogger(const std::filesystem::path& run_dir, bool enabled, int64_t resumed_step, bool tensorboard = false);
   ~MetricsLogger();
   // Writes {"step": step, ...record} to metrics.jsonl (flushed) and prints the progress line.

@@ -73,6 +73,7 @@ void drop_records_after(const std::filesystem::path& path, int64_t last_step) {
   spdlog::info("metrics.jsonl: dropped {} records logged after step {} (trained again after the resume)", dropped,
                last_step);
 }
+
 // Seconds since the epoch: TensorBoard's wall_time.
 [[maybe_unused]] double wall_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();

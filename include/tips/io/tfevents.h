@@ -30,8 +30,8 @@ class EventFileWriter {
   explicit EventFileWriter(const std::filesystem::path& dir);
   // One scalar summary; `tag` groups by its prefix before '/' in TensorBoard. Non-finite values are written as is.
   void scalar(const std::string& tag, int64_t step, double value, double wall_time);
-  // A SessionLog START at `step`: TensorBoard then drops what earlier files of the same run logged at steps
-  // >= step (its purge of orphaned data), so the steps a resumed run trains again show once.
+  // A SessionLog START at `step`: TensorBoard then drops what earlier files of the same folder logged at steps
+  // >= step (its purge of orphaned data after a restart), so a step trained again shows once.
   void session_start(int64_t step, double wall_time);
   void flush();
   const std::filesystem::path& path() const { return path_; }

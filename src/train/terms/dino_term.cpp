@@ -18,9 +18,10 @@ class DinoTerm final : public LossTerm {
   std::string name() const override { return "dino"; }
   double weight() const override { return c_.weight; }
   std::string describe() const override {
-    const char* cls = c_.cls == loss::ClsChoice::kCls1 ? "CLS1" : c_.cls == loss::ClsChoice::kCls2 ? "CLS2" : "both CLS";
-    return std::string(cls) +
-           (local_crops_ ? ", local crops" : "") + (c_.global_student ? ", masked global crops" : "");
+    const char* cls = c_.cls == loss::ClsChoice::kCls1   ? "CLS1"
+                      : c_.cls == loss::ClsChoice::kCls2 ? "CLS2"
+                                                         : "both CLS";
+    return std::string(cls) + (local_crops_ ? ", local crops" : "") + (c_.global_student ? ", masked global crops" : "");
   }
 
   TermNeeds needs() const override {

@@ -1,6 +1,7 @@
 #include "tips/eval/encoders.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace tips::eval {
 

@@ -106,4 +106,12 @@ torch::Tensor read_label_map(const std::string& path) {
   return torch::from_blob(m.data, {m.rows, m.cols}, torch::kUInt8).to(torch::kLong);
 }
 
+torch::Tensor record_label_map(const EvalSplit& split, size_t index) {
+  const auto& rec = split.records.at(index);
+  if (rec.mask.empty())
+    throw DataError(split.manifest + ": record " + std::to_string(index) + " (" + rec.image + ") has no mask",
+                    "segmentation needs a \"mask\" label-map path per record");
+  return read_label_map(rec.mask);
+}
+
 }  // namespace tips::eval

@@ -120,11 +120,7 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
       scores.push_back(whole ? patch_text_scores(segmentation_features(out, readout), text, grid, grid)
                              : slide_probabilities(images, {cfg.slide_window, cfg.slide_stride}, window_scores));
     for (int64_t i = 0; i < images.size(0); ++i) {
-      const auto& rec = split.records[begin + i];
-      if (rec.mask.empty())
-        throw DataError(split.manifest + ": record " + std::to_string(begin + i) + " (" + rec.image + ") has no mask",
-                        "segmentation needs a \"mask\" label-map path per record");
-      const auto label = read_label_map(rec.mask);  // (H, W)
+      const auto label = record_label_map(split, static_cast<size_t>(begin + i));  // (H, W)
       torch::Tensor pred;
       for (size_t r = 0; r < rs.scorers.size(); ++r) {
         const auto p = rs.scorers[r].add(scores[r].narrow(0, i, 1), label);
@@ -181,7 +177,10 @@ torch::Tensor split_labels(const EvalSplit& split, int64_t num_classes) {  // (N
 
 const torch::Tensor& pick(const GlobalFeatures& f, ClsToken t) { return t == ClsToken::kCls1 ? f.cls1 : f.cls2; }
 
-void check_sizes(const EvalConfig& cfg, int64_t patch) {
+}  // namespace
+
+void check_eval_sizes(const EvalConfig& cfg, int64_t patch) {
+  TORCH_CHECK(patch >= 1, "check_eval_sizes: patch size ", patch);
   if (cfg.image_size % patch != 0)
     throw ConfigError("eval.image_size = " + std::to_string(cfg.image_size) + " is not a multiple of the patch size " +
                           std::to_string(patch),
@@ -192,7 +191,12 @@ void check_sizes(const EvalConfig& cfg, int64_t patch) {
                       "windows are fed to the ViT as they are; use a multiple of " + std::to_string(patch));
 }
 
-}  // namespace
+std::vector<std::string> eval_class_names(const EvalConfig& cfg) {
+  if (!cfg.class_names.empty()) return cfg.class_names;
+  const std::string names_from = cfg.seg_manifest.empty() ? cfg.cls_manifest : cfg.seg_manifest;
+  // No split configured: nothing to evaluate, and no class names to look for.
+  return names_from.empty() ? std::vector<std::string>{} : read_class_names(names_from);
+}
 
 EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder& text, const data::Tokenizer& tok,
                             const EvalConfig& cfg, const std::string& out_dir, int64_t max_len, torch::Device device) {
@@ -201,15 +205,11 @@ EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder
 }
 
 EvalResults run_evaluations(Encoders& enc, const EvalConfig& cfg, const std::string& out_dir) {
-  check_sizes(cfg, enc.patch_size());
+  check_eval_sizes(cfg, enc.patch_size());
   torch::NoGradGuard no_grad;
   fs::create_directories(out_dir);
   EvalResults res;
-  const std::string names_from = cfg.seg_manifest.empty() ? cfg.cls_manifest : cfg.seg_manifest;
-  // No split configured: nothing to evaluate, and no class names to look for.
-  const auto class_names = !cfg.class_names.empty() ? cfg.class_names
-                           : names_from.empty()     ? std::vector<std::string>{}
-                                                    : read_class_names(names_from);
+  const auto class_names = eval_class_names(cfg);
 
   if (!cfg.seg_manifest.empty()) {
     auto t0 = std::chrono::steady_clock::now();

@@ -24,20 +24,13 @@ EvalResults evaluate_oracle(const EvalConfig& cfg, int64_t patch_size) {
   if (cfg.seg_manifest.empty())
     throw ConfigError("the oracle scores the segmentation split, and eval.seg_manifest is empty",
                       "set eval.seg_manifest=PATH/test.jsonl");
-  if (patch_size < 1 || cfg.image_size % patch_size != 0)
-    throw ConfigError("eval.image_size = " + std::to_string(cfg.image_size) + " is not a multiple of the patch size " +
-                          std::to_string(patch_size),
-                      "the oracle uses the model's eval grid: set eval.image_size to a multiple of model.patch_size");
+  check_eval_sizes(cfg, patch_size);
   const auto split = read_eval_manifest(cfg.seg_manifest, cfg.max_images);
-  const auto classes = static_cast<int64_t>(
-      cfg.class_names.empty() ? read_class_names(cfg.seg_manifest).size() : cfg.class_names.size());
+  const auto classes = static_cast<int64_t>(eval_class_names(cfg).size());
   const int64_t grid = cfg.image_size / patch_size;
   SegScorer scorer(classes, {/*prompt_background=*/true, std::numeric_limits<double>::quiet_NaN()});
-  for (const auto& rec : split.records) {
-    if (rec.mask.empty())
-      throw DataError(split.manifest + ": record " + rec.image + " has no mask",
-                      "the oracle needs a \"mask\" label-map path per record");
-    const auto label = read_label_map(rec.mask);
+  for (size_t i = 0; i < split.records.size(); ++i) {
+    const auto label = record_label_map(split, i);
     scorer.add(oracle_scores(label, grid, grid, classes), label);
   }
   EvalResults res;

@@ -1,12 +1,12 @@
 #include "tips/eval/evaluator.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../io/test_util.h"
 #include "tips/eval/encoders.h"
 #include "tips/eval/visualize.h"
 
@@ -69,12 +69,6 @@ void write_label_map(const fs::path& path, const std::vector<uint8_t>& labels) {
   write_png(path.string(), torch::tensor(labels, torch::kUInt8).view({4, 4}));
 }
 
-struct EvalDir {
-  fs::path path = fs::temp_directory_path() / ("tips_evaluator_test_" + std::to_string(::getpid()));
-  EvalDir() { fs::create_directories(path); }
-  ~EvalDir() { fs::remove_all(path); }
-};
-
 // Two canvases (classes red, green, blue; label 0 background, k + 1 class k):
 //   A: labels 1 1 2 2 / 1 1 2 2 / 0 0 3 3 / 0 0 3 3, painted red where the label is red *and* where it is green,
 //      gray on the background, blue on blue;
@@ -125,11 +119,12 @@ EvalConfig colour_eval_config(const fs::path& dir) {
 }
 
 TEST(Evaluator, HandBuiltFeaturesGiveHandComputedFigures) {
-  EvalDir dir;
-  write_eval_set(dir.path);
+  tips::testing::TempDir tmp;
+  const fs::path dir = tmp.str();
+  write_eval_set(dir);
   ColourEncoders enc;
-  const auto out = dir.path / "out";
-  const auto r = run_evaluations(enc, colour_eval_config(dir.path), out.string());
+  const auto out = dir / "out";
+  const auto r = run_evaluations(enc, colour_eval_config(dir), out.string());
   const auto& m = r.metrics;
 
   // Value readout (the headline). Item pixels: A's 4 red (right), A's 4 green painted red (read as red: wrong),
@@ -188,15 +183,16 @@ TEST(Evaluator, HandBuiltFeaturesGiveHandComputedFigures) {
 }
 
 TEST(Evaluator, NoBackgroundClassLeavesThePromptFiguresOut) {
-  EvalDir dir;
-  write_eval_set(dir.path);
-  auto cfg = colour_eval_config(dir.path);
+  tips::testing::TempDir tmp;
+  const fs::path dir = tmp.str();
+  write_eval_set(dir);
+  auto cfg = colour_eval_config(dir);
   cfg.background_class = "";
   cfg.background_score = -2;  // off
   cfg.cls_manifest = "";
   cfg.visualize = 0;
   ColourEncoders enc;
-  const auto r = run_evaluations(enc, cfg, (dir.path / "out").string());
+  const auto r = run_evaluations(enc, cfg, (dir / "out").string());
   EXPECT_DOUBLE_EQ(r.metrics.at("seg/obj_miou"), 0.5);
   EXPECT_EQ(r.metrics.count("seg/miou"), 0u);
   EXPECT_EQ(r.metrics.count("seg/miou_bg_const"), 0u);

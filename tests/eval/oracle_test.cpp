@@ -1,11 +1,11 @@
 #include "tips/eval/oracle.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "../io/test_util.h"
 #include "tips/core/error.h"
 #include "tips/eval/visualize.h"
 
@@ -34,12 +34,6 @@ TEST(Oracle, ScoresAreTheClassSharesOfEachPatch) {
   EXPECT_THROW(oracle_scores(corner_item_map(), 2, 2, /*classes=*/1), c10::Error);  // label 2 > 1 class
 }
 
-struct OracleDir {
-  fs::path path = fs::temp_directory_path() / ("tips_oracle_test_" + std::to_string(::getpid()));
-  OracleDir() { fs::create_directories(path); }
-  ~OracleDir() { fs::remove_all(path); }
-};
-
 // The scores upsampled bilinearly to the 4x4 map (align_corners off; edge pixels read their own patch):
 //   objects only: the item pixel (0, 0) reads the top-left patch alone (class 0 0.25 > class 1 0), every class-1
 //     pixel has class 1 >= 0.75: all 13 item pixels right, both IoUs 1.
@@ -47,12 +41,13 @@ struct OracleDir {
 //     background 0.421875), (0, 1) and (1, 0) stay background: background IoU 2/4, class 0 IoU 0, class 1 IoU 12/13,
 //     14 of 16 pixels right.
 TEST(Oracle, FiguresOfACornerItemByHand) {
-  OracleDir dir;
-  write_png((dir.path / "mask.png").string(), corner_item_map().to(torch::kUInt8));
-  std::ofstream(dir.path / "classes.txt") << "a\nb\n";
-  std::ofstream(dir.path / "seg.jsonl") << R"({"image": "unused.png", "mask": "mask.png"})" << "\n";
+  tips::testing::TempDir tmp;
+  const fs::path dir = tmp.str();
+  write_png((dir / "mask.png").string(), corner_item_map().to(torch::kUInt8));
+  std::ofstream(dir / "classes.txt") << "a\nb\n";
+  std::ofstream(dir / "seg.jsonl") << R"({"image": "unused.png", "mask": "mask.png"})" << "\n";
   EvalConfig cfg;
-  cfg.seg_manifest = (dir.path / "seg.jsonl").string();
+  cfg.seg_manifest = (dir / "seg.jsonl").string();
   cfg.image_size = 4;
   const auto r = evaluate_oracle(cfg, /*patch_size=*/2);
   EXPECT_DOUBLE_EQ(r.metrics.at("oracle/object_pixel_acc"), 1.0);

@@ -42,4 +42,7 @@ torch::Tensor load_images(const std::vector<EvalRecord>& records, int64_t begin,
 // An 8-bit single-channel label map at its stored size: (H, W) int64. Throws DataError otherwise.
 torch::Tensor read_label_map(const std::string& path);
 
+// The label map of split.records[index]; DataError naming the record when it has no "mask" path.
+torch::Tensor record_label_map(const EvalSplit& split, size_t index);
+
 }  // namespace tips::eval

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tips/data/tokenizer.h"
 #include "tips/eval/config.h"
@@ -55,6 +56,13 @@ EvalResults run_evaluations(Encoders& enc, const EvalConfig& cfg, const std::str
 // afterwards). The towers must already live on `device`.
 EvalResults run_evaluations(model::VisionTransformer& vision, model::TextEncoder& text, const data::Tokenizer& tok,
                             const EvalConfig& cfg, const std::string& out_dir, int64_t max_len, torch::Device device);
+
+// The class names the evaluations score: cfg.class_names, else classes.txt next to the segmentation manifest (the
+// classification one when there is none); empty when no split is configured.
+std::vector<std::string> eval_class_names(const EvalConfig& cfg);
+
+// ConfigError when image_size (or, in slide mode, slide_window) is not a multiple of the patch size.
+void check_eval_sizes(const EvalConfig& cfg, int64_t patch_size);
 
 // The results as a table on stdout (percentages) via tips::log::table.
 void print_results(const EvalResults& results);

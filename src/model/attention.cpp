@@ -9,7 +9,12 @@ torch::Tensor fused_qkv_attention(const torch::Tensor& qkv, int64_t num_heads, c
               "fused_qkv_attention: qkv must be (B, N, 3D) with D divisible by num_heads=", num_heads, ", got ",
               qkv.sizes());
   const int64_t B = qkv.size(0), N = qkv.size(1), D = qkv.size(2) / 3;
-  const auto parts = qkv.view({B, N, 3, num_heads, D / num_heads}).permute({2, 0, 3, 1, 4});  // (3, B, H, N, d)
+  // One copy into (3, B, H, N, d) order, then unbind: q, k and v come out contiguous, and the backward is one stack
+  // (indexing parts[0..2] would zero-fill a (3, B, H, N, d) gradient per part and add the three).
+  const auto parts = qkv.view({B, N, 3, num_heads, D / num_heads})
+                         .permute({2, 0, 3, 1, 4})
+                         .contiguous()
+                         .unbind(0);  // 3 x (B, H, N, d)
   torch::Tensor mask;
   if (key_padding_mask.defined()) {
     TORCH_CHECK(key_padding_mask.sizes() == torch::IntArrayRef({B, N}) && key_padding_mask.scalar_type() == torch::kBool,

@@ -24,7 +24,12 @@ torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {
                   images.size(3) % patch_size_ == 0,
               "PatchEmbed: images must be (B, 3, H, W) with H and W multiples of patch_size=", patch_size_, ", got ",
               images.sizes());
-  return proj(images).flatten(2).transpose(1, 2);  // (B, D, h, w) -> (B, h*w, D)
+  // The patches do not overlap (stride = kernel), so the convolution is one GEMM over B*h*w rows of 3*p*p pixels in
+  // the kernel's (C, p, p) order: cheaper than the CPU convolution forward and backward, and the output comes
+  // out (B, h*w, D) contiguous. The weights stay the Conv2d's, so checkpoints and exports do not change.
+  const int64_t B = images.size(0), p = patch_size_, h = images.size(2) / p, w = images.size(3) / p;
+  const auto rows = images.reshape({B, 3, h, p, w, p}).permute({0, 2, 4, 1, 3, 5}).reshape({B, h * w, 3 * p * p});
+  return torch::linear(rows, proj->weight.view({dim_, 3 * p * p}), proj->bias);  // (B, h*w, D)
 }
 
 torch::Tensor resize_pos_embed(const torch::Tensor& pos_embed, int64_t h, int64_t w) {

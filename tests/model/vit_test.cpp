@@ -268,6 +268,24 @@ torch::Tensor aa_matrix(int64_t in, int64_t out) {
   return m;
 }
 
+// PatchEmbed runs the strided convolution as one GEMM over the unfolded patches: values and weight gradients
+// against ATen's convolution, on a non-square image.
+TEST(PatchEmbed, IsTheStridedConvolutionWithItsGradients) {
+  tips::model::PatchEmbed embed(4, 6);
+  embed->to(torch::kDouble);
+  const auto img = torch::randn({2, 3, 8, 12}, torch::kDouble);
+  const auto weights = torch::randn({2, 6, 6}, torch::kDouble);
+  const auto& w = embed->proj->weight;
+  const auto& b = embed->proj->bias;
+  const auto got = embed(img);  // (B, h*w, D)
+  const auto want = torch::conv2d(img, w, b, 4).flatten(2).transpose(1, 2);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_TRUE(torch::allclose(got, want, 1e-12, 1e-12));
+  const auto g_got = torch::autograd::grad({(got * weights).sum()}, {w, b});
+  const auto g_want = torch::autograd::grad({(want * weights).sum()}, {w, b});
+  for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(torch::allclose(g_got[i], g_want[i], 1e-12, 1e-12)) << i;
+}
+
 TEST(ResizePosEmbed, IdentityOnTheStoredGrid) {
   const auto table = torch::randn({1, 1 + 16, 5});
   EXPECT_TRUE(torch::equal(tips::model::resize_pos_embed(table, 4, 4), table));

@@ -25,7 +25,7 @@ inline void allow_tf32(bool on) {
 // softmax(q k^T * scale + bias) v over the last two dims.
 // q: (B, H, Nq, d), k/v: (B, H, Nk, d). key_padding_mask: undefined, or bool (B, Nk) with true = ignore.
 // Returns (B, H, Nq, d). On 2.x this is the fused SDPA kernel (flash / mem-efficient on CUDA);
-// on 1.13 explicit math in the input dtype with a float32 softmax (float64 for float64 inputs).
+// on 1.13 explicit math in the input dtype (the softmax accumulates in float32 for bf16 inputs).
 inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
                                                   const torch::Tensor& v,
                                                   const torch::Tensor& key_padding_mask = {}) {
@@ -38,15 +38,20 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
   }
   return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0, /*is_causal=*/false, scale);
 #else
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, Nq, Nk)
+  // Plain bmm over (B*H) matrices: 1.13's 4-d matmul goes through expand and reshape of each operand. (baddbmm with
+  // alpha = scale would save the multiply, but 1.13's small-matrix kernel reads its uninitialised output when
+  // beta = 0 and returns NaN now and then.)
+  const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), Nk = k.size(2), d = q.size(3);
+  const auto q3 = q.reshape({B * H, Nq, d}), k3 = k.reshape({B * H, Nk, d}), v3 = v.reshape({B * H, Nk, d});
+  auto scores = (torch::bmm(q3, k3.transpose(1, 2)) * scale).view({B, H, Nq, Nk});
   if (key_padding_mask.defined()) {
-    scores = scores.masked_fill(key_padding_mask.view({q.size(0), 1, 1, k.size(2)}),
-                                -std::numeric_limits<float>::infinity());
+    scores = scores.masked_fill(key_padding_mask.view({B, 1, 1, Nk}), -std::numeric_limits<float>::infinity());
   }
-  // float32 softmax for half/bf16/float; float64 stays float64 (gradient checks need it).
-  const auto acc = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-  auto probs = torch::softmax(scores.to(acc), /*dim=*/-1).to(q.scalar_type());
-  return torch::matmul(probs, v);
+  // The softmax in the scores' dtype, as eager PyTorch runs it under CPU autocast: ATen's bf16 softmax accumulates
+  // in float32, so its output equals a float32 softmax rounded to bf16 (all but a few elements in 1e5), without
+  // the two casts of the (B, H, Nq, Nk) scores; its backward reads the rounded probabilities (bf16 precision).
+  const auto probs = torch::softmax(scores, /*dim=*/-1);
+  return torch::bmm(probs.view({B * H, Nq, Nk}), v3).view({B, H, Nq, d});
 #endif
 }
 

@@ -67,8 +67,18 @@ GradSync::GradSync(DistContext dist, const std::vector<torch::Tensor>& params, i
 }
 
 void GradSync::all_reduce_mean() {
+  torch::Tensor none;
+  all_reduce_mean(none);
+}
+
+void GradSync::all_reduce_mean(torch::Tensor& rider) {
   if (!dist_.distributed()) return;
+  TORCH_CHECK(!rider.defined() || rider.dim() == 1, "GradSync: the rider must be 1-D, got ", rider.sizes());
   torch::NoGradGuard no_grad;
+  if (buckets_.empty()) {  // nothing trains: the rider goes alone
+    if (rider.defined()) ::tips::dist::all_reduce_mean(dist_, rider);
+    return;
+  }
   std::vector<torch::Tensor> grads;
   grads.reserve(params_.size());
   for (auto& p : params_) {
@@ -77,18 +87,26 @@ void GradSync::all_reduce_mean() {
   }
   // Launch every bucket, then wait: the backend overlaps the transfers of consecutive buckets.
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  std::vector<torch::Tensor> sent(buckets_.size());  // each bucket's buffer, the last one with the rider
   for (size_t b = 0; b < buckets_.size(); ++b) {
-    if (!buffers_[b].defined()) {
-      buffers_[b] = torch::empty({numel_of(grads, buckets_[b])}, grads[buckets_[b][0]].options());
+    const int64_t numel = numel_of(grads, buckets_[b]);
+    const int64_t extra = b + 1 == buckets_.size() && rider.defined() ? rider.numel() : 0;
+    if (!buffers_[b].defined() || buffers_[b].numel() < numel + extra) {
+      buffers_[b] = torch::empty({numel + extra}, grads[buckets_[b][0]].options());
     }
-    pack(grads, buckets_[b], buffers_[b]);
-    std::vector<torch::Tensor> v{buffers_[b]};
+    sent[b] = buffers_[b].narrow(0, 0, numel + extra);
+    auto grads_part = sent[b].narrow(0, 0, numel);
+    pack(grads, buckets_[b], grads_part);
+    if (extra > 0) sent[b].narrow(0, numel, extra).copy_(rider);
+    std::vector<torch::Tensor> v{sent[b]};
     works.push_back(launch(dist_, kName, [&] { return dist_.group->backend->allreduce(v); }));
   }
   for (size_t b = 0; b < buckets_.size(); ++b) {
     wait(dist_, kName, works[b]);
-    buffers_[b].div_(dist_.world_size);
-    unpack(buffers_[b], grads, buckets_[b]);
+    sent[b].div_(dist_.world_size);
+    const int64_t numel = numel_of(grads, buckets_[b]);
+    unpack(sent[b].narrow(0, 0, numel), grads, buckets_[b]);
+    if (b + 1 == buckets_.size() && rider.defined()) rider.copy_(sent[b].narrow(0, numel, rider.numel()));
   }
 }
 

@@ -1,5 +1,7 @@
 #include "tips/loss/dino.h"
 
+#include <algorithm>
+
 #include "loss_impl.h"
 
 namespace tips::loss {
@@ -35,29 +37,72 @@ torch::Tensor softmax_center_teacher(const torch::Tensor& logits, const torch::T
 // (c = 1 / (K E^T r)), so it is skipped here. Distributed, each iteration is one all-reduce: the first one also
 // carries this rank's row count, which gives the global batch.
 torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t iters, const SumReducer& reduce) {
-  TORCH_CHECK(logits.dim() == 2, "sinkhorn_knopp: expected (M, K), got ", logits.sizes());
-  TORCH_CHECK(temp > 0 && iters >= 1, "sinkhorn_knopp: need temp > 0 and iters >= 1, got ", temp, ", ", iters);
+  return sinkhorn_knopp_joint({{logits, temp, iters}}, reduce)[0];
+}
+
+namespace {
+
+// One problem's iterate: E and its two scales (see above).
+struct SinkhornState {
+  torch::Tensor e;            // (M, K) exp(logits / temp)
+  torch::Tensor row_scale;    // (M)
+  torch::Tensor col_scale;    // (K)
+  torch::Tensor rows_global;  // () the global row count, from the first reduce
+  int64_t iters;
+};
+
+SinkhornState sinkhorn_start(const SinkhornProblem& p) {
+  TORCH_CHECK(p.logits.dim() == 2, "sinkhorn_knopp: expected (M, K), got ", p.logits.sizes());
+  TORCH_CHECK(p.temp > 0 && p.iters >= 1, "sinkhorn_knopp: need temp > 0 and iters >= 1, got ", p.temp, ", ", p.iters);
+  auto e = detail::at_least_f32(p.logits).div(p.temp).exp_();
+  auto row_scale = torch::ones({e.size(0)}, e.options());
+  auto col_scale = torch::ones({e.size(1)}, e.options());
+  return {std::move(e), std::move(row_scale), std::move(col_scale), torch::Tensor(), p.iters};
+}
+
+// The second half of an iteration, once the column masses are global sums: each prototype mass 1/K, then each row
+// mass 1/B_global.
+void sinkhorn_scale(SinkhornState& s, const torch::Tensor& col_mass) {
+  s.col_scale.div_(col_mass).div_(static_cast<double>(s.e.size(1)));
+  const auto row_mass = torch::mv(s.e, s.col_scale).mul_(s.row_scale);  // (M)
+  s.row_scale.div_(row_mass).div_(s.rows_global);
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> sinkhorn_knopp_joint(const std::vector<SinkhornProblem>& problems,
+                                                const SumReducer& reduce) {
   torch::NoGradGuard no_grad;
-  auto e = detail::at_least_f32(logits).div(temp).exp_();  // (M, K)
-  const int64_t k = e.size(1);
-  auto row_scale = torch::ones({e.size(0)}, e.options());  // (M)
-  auto col_scale = torch::ones({k}, e.options());          // (K)
-  torch::Tensor rows_global;                               // () the global row count
-  for (int64_t it = 0; it < iters; ++it) {
-    auto col_mass = torch::mv(e.t(), row_scale).mul_(col_scale);  // (K)
-    if (it == 0) {
-      const auto row_count = torch::full({1}, static_cast<double>(e.size(0)), e.options());
-      const auto summed = global_sum(reduce, torch::cat({col_mass, row_count}));  // (K + 1)
-      col_mass = summed.narrow(0, 0, k);
-      rows_global = summed[k];
-    } else {
-      col_mass = global_sum(reduce, col_mass);
-    }
-    col_scale.div_(col_mass).div_(static_cast<double>(k));          // each prototype: mass 1/K
-    const auto row_mass = torch::mv(e, col_scale).mul_(row_scale);  // (M)
-    row_scale.div_(row_mass).div_(rows_global);                     // each row: mass 1/B_global
+  std::vector<SinkhornState> states;
+  int64_t rounds = 0;
+  for (const auto& p : problems) {
+    states.push_back(sinkhorn_start(p));
+    TORCH_CHECK(states.back().e.scalar_type() == states.front().e.scalar_type(),
+                "sinkhorn_knopp_joint: every problem needs the same dtype");
+    rounds = std::max(rounds, p.iters);
   }
-  return e.mul_(row_scale.mul_(rows_global).unsqueeze(1)).mul_(col_scale.unsqueeze(0));
+  for (int64_t it = 0; it < rounds; ++it) {
+    std::vector<torch::Tensor> masses;  // per active problem: its column masses, then (first round) its row count
+    for (auto& s : states) {
+      if (it >= s.iters) continue;
+      masses.push_back(torch::mv(s.e.t(), s.row_scale).mul_(s.col_scale));  // (K)
+      if (it == 0) masses.push_back(torch::full({1}, static_cast<double>(s.e.size(0)), s.e.options()));
+    }
+    const auto summed = global_sum(reduce, torch::cat(masses));
+    int64_t offset = 0;
+    for (auto& s : states) {
+      if (it >= s.iters) continue;
+      const int64_t k = s.e.size(1);
+      const auto col_mass = summed.narrow(0, offset, k);
+      offset += k;
+      if (it == 0) s.rows_global = summed[offset++];
+      sinkhorn_scale(s, col_mass);
+    }
+  }
+  std::vector<torch::Tensor> out;
+  for (auto& s : states)
+    out.push_back(s.e.mul_(s.row_scale.mul_(s.rows_global).unsqueeze(1)).mul_(s.col_scale.unsqueeze(0)));
+  return out;
 }
 
 torch::Tensor mean_entropy(const torch::Tensor& probs) {

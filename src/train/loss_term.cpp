@@ -13,9 +13,10 @@ namespace tips::train {
 
 TermContext::TermContext(const data::Batch& batch, const StepForwards& forwards, model::TipsModel& model,
                          Teacher& teacher, const dist::DistContext& dist, int64_t step, int64_t total_steps, bool bf16,
-                         std::vector<Gathered> plan_gathered)
+                         std::vector<Gathered> plan_gathered, LossTerms plan_terms)
     : batch(batch), forwards(forwards), model(model), teacher(teacher), dist(dist), step(step),
-      total_steps(total_steps), bf16(bf16), plan_gathered_(std::move(plan_gathered)) {}
+      total_steps(total_steps), bf16(bf16), plan_gathered_(std::move(plan_gathered)),
+      plan_terms_(std::move(plan_terms)) {}
 
 std::string weight_text(double w) {
   char buf[32];
@@ -71,6 +72,35 @@ const torch::Tensor& TermContext::gathered(Gathered which) {
     gathered_ = dist::all_gather_with_grad(dist, sources);
   }
   return gathered_[static_cast<size_t>(it - plan_gathered_.begin())];
+}
+
+const std::vector<torch::Tensor>& TermContext::targets(const LossTerm& term) {
+  if (targets_.empty()) {
+    std::vector<const LossTerm*> terms;
+    for (const auto& t : plan_terms_) terms.push_back(t.get());
+    if (std::find(terms.begin(), terms.end(), &term) == terms.end()) terms.push_back(&term);
+    resolve_targets(terms);
+  } else if (targets_.count(&term) == 0) {
+    resolve_targets({&term});
+  }
+  return targets_.at(&term);
+}
+
+void TermContext::resolve_targets(const std::vector<const LossTerm*>& terms) {
+  std::vector<TargetRequest> requests;
+  std::vector<size_t> counts;
+  for (const LossTerm* t : terms) {
+    auto own = t->target_requests(*this);
+    counts.push_back(own.size());
+    for (auto& r : own) requests.push_back(std::move(r));
+  }
+  const auto resolved = teacher.targets(requests, reducer());
+  size_t offset = 0;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const auto first = resolved.begin() + static_cast<std::ptrdiff_t>(offset);
+    targets_[terms[i]] = std::vector<torch::Tensor>(first, first + static_cast<std::ptrdiff_t>(counts[i]));
+    offset += counts[i];
+  }
 }
 
 LossTerms make_loss_terms(const config::RunConfig& cfg) {

@@ -98,6 +98,28 @@ torch::Tensor Teacher::targets(TargetKind kind, const torch::Tensor& logits, dou
   return probs;
 }
 
+std::vector<torch::Tensor> Teacher::targets(const std::vector<TargetRequest>& requests,
+                                            const loss::SumReducer& reduce) {
+  std::vector<torch::Tensor> out(requests.size());
+  std::vector<loss::SinkhornProblem> problems;
+  std::vector<size_t> solved_for;  // the request of each problem
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const TargetRequest& r = requests[i];
+    const TargetNorm& n = norm(r.kind);
+    if (n.centering != loss::Centering::kSinkhorn) {
+      out[i] = targets(r.kind, r.logits, r.temp, reduce);
+      continue;
+    }
+    problems.push_back({r.logits.reshape({-1, r.logits.size(-1)}), r.temp, n.sinkhorn_iters});
+    solved_for.push_back(i);
+  }
+  if (problems.empty()) return out;
+  const auto solved = loss::sinkhorn_knopp_joint(problems, reduce);
+  for (size_t j = 0; j < solved.size(); ++j)
+    out[solved_for[j]] = solved[j].reshape(requests[solved_for[j]].logits.sizes());
+  return out;
+}
+
 void Teacher::stage_center(TargetKind kind, const torch::Tensor& logits, const loss::SumReducer& reduce) {
   const auto& c = center_ref(kind);
   TORCH_CHECK(logits.size(-1) == c.size(0), "Teacher::stage_center: expected (..., ", c.size(0), "), got ",

@@ -21,8 +21,8 @@ std::pair<torch::Tensor, DeviceMetrics> Trainer::Impl::compute_losses(TermContex
   return {total, values};
 }
 
-torch::Tensor Trainer::Impl::sync_grads() {
-  if (grad_sync) grad_sync->all_reduce_mean();
+torch::Tensor Trainer::Impl::sync_grads(torch::Tensor& values) {
+  if (grad_sync) grad_sync->all_reduce_mean(values);
   // Prototype layers stay frozen for the first steps (DINO's trick against early collapse).
   if (step < cfg.optim.freeze_last_layer_steps)
     for (const auto& p : params)
@@ -58,7 +58,8 @@ DeviceMetrics Trainer::Impl::forward_backward(const std::vector<data::Batch>& mi
   for (const auto& mb_in : micro_batches) {
     const data::Batch mb = data::to_device(mb_in, device);
     const StepForwards forwards = run_forwards(plan, model, *teacher, mb);
-    TermContext ctx(mb, forwards, model, *teacher, dist, step, cfg.train.steps, plan.bf16, plan.gathered);
+    TermContext ctx(mb, forwards, model, *teacher, dist, step, cfg.train.steps, plan.bf16, plan.gathered, plan.terms);
+    ctx.diagnostics = logs_step(step + 1);
     auto [loss, values] = compute_losses(ctx);
     (loss / accum).backward();
     for (size_t i = 0; i < values.size(); ++i) {
@@ -84,12 +85,9 @@ DeviceMetrics Trainer::Impl::forward_backward(const std::vector<data::Batch>& mi
 StepResult Trainer::Impl::read_values(const DeviceMetrics& means, double& grad_norm, double& temperature) {
   std::vector<torch::Tensor> values;
   for (const auto& [name, t] : means) values.push_back(t);
-  torch::Tensor packed = torch::stack(values).to(torch::kDouble);  // (T,)
-  if (dist.distributed()) {
-    dist::all_reduce_sum(dist, packed);
-    packed.div_(static_cast<double>(dist.world_size));
-  }
-  const torch::Tensor host = torch::cat({packed, sync_grads().to(torch::kDouble).reshape({1}),
+  torch::Tensor packed = torch::stack(values);  // (T,), averaged over ranks with the gradients
+  const torch::Tensor grad_norm_t = sync_grads(packed);
+  const torch::Tensor host = torch::cat({packed.to(torch::kDouble), grad_norm_t.to(torch::kDouble).reshape({1}),
                                          model->temperature().detach().to(torch::kDouble).reshape({1})})
                                  .cpu();
   const double* v = host.data_ptr<double>();

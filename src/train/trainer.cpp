@@ -290,7 +290,7 @@ void Trainer::Impl::log_step(const StepResult& r, double data_s, double step_s, 
                  "data.captions.stream1/stream2 against the manifest's fields, or set data.captions.missing=error",
                  step, 100.0 * r.terms.get("caption_fallback_frac"), cfg.data.captions.fallback_field);
   }
-  if (step % cfg.train.log_every != 0 && step != cfg.train.steps) return;
+  if (!logs_step(step)) return;
   MetricRecord rec = r.terms;
   rec.set("imgs_per_s", static_cast<double>(cfg.train.batch_size) / step_s);
   rec.set("data_wait_pct", 100.0 * data_s / step_s);

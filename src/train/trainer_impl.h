@@ -51,9 +51,10 @@ struct Trainer::Impl {
   DeviceMetrics forward_backward(const std::vector<data::Batch>& micro_batches);
   // Those values averaged over ranks, the gradient norm and the contrastive temperature, in one host read.
   StepResult read_values(const DeviceMetrics& means, double& grad_norm, double& temperature);
-  // After every micro-batch's backward: averages the gradients over ranks, zeroes the frozen prototype layers'
-  // gradients and returns the global gradient norm (before clipping) as a () float32 tensor on the device.
-  torch::Tensor sync_grads();
+  // After every micro-batch's backward: averages the gradients and `values` (the logged values, in the same
+  // collective) over ranks, zeroes the frozen prototype layers' gradients and returns the global gradient norm
+  // (before clipping) as a () float32 tensor on the device.
+  torch::Tensor sync_grads(torch::Tensor& values);
   void clip_grads(double grad_norm);
   void apply_schedules(MetricRecord& rec);
 
@@ -69,6 +70,10 @@ struct Trainer::Impl {
   bool resume(Trainer& t);
   void evaluate(bool final_eval);
   void log_step(const StepResult& r, double data_s, double step_s, const EtaEstimator& eta);
+  // Whether the step that completes optimizer step `completed` is written to metrics.jsonl (train.log_every).
+  bool logs_step(int64_t completed) const {
+    return completed % cfg.train.log_every == 0 || completed == cfg.train.steps;
+  }
   void on_skipped_step(const StepResult& r);
 
   // Checkpoints (trainer_checkpoint.cpp).

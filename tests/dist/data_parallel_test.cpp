@@ -34,7 +34,7 @@ TEST(PlanBuckets, Table) {
   }
 }
 
-TEST(GradSync, TwoRanksAverageBucketedGradientsAndBroadcastRank0) {
+TEST(GradSync, TwoRanksAverageBucketedGradientsAndRidersAndBroadcastRank0) {
   tt::LaunchOptions o;
   o.role = "grad_sync";
   o.out_dir = tt::scratch_dir(o.role);
@@ -47,7 +47,7 @@ TEST(GradSync, TwoRanksAverageBucketedGradientsAndBroadcastRank0) {
     SCOPED_TRACE("rank " + std::to_string(rank));
     std::vector<torch::Tensor> got;
     torch::load(got, o.out_dir + "/rank" + std::to_string(rank) + ".pt");
-    ASSERT_EQ(got.size(), 1 + 4 + 3u);
+    ASSERT_EQ(got.size(), 1 + 4 + 3 + 2u);
     EXPECT_EQ(got[0].item<int64_t>(), 3);  // {0}, {1, 3}, {2} with 1 MiB buckets
     for (size_t i = 0; i < 4; ++i) {
       SCOPED_TRACE("param " + std::to_string(i));
@@ -65,6 +65,10 @@ TEST(GradSync, TwoRanksAverageBucketedGradientsAndBroadcastRank0) {
     EXPECT_TRUE(torch::equal(got[5], tiny0->w));
     EXPECT_TRUE(torch::equal(got[6], tiny0->child->v));
     EXPECT_TRUE(torch::equal(got[7], torch::full({2}, int64_t(5), torch::kInt64)));
+    // The riders: rank r sent (r + 1) x the values, so the mean is 1.5 x them, in the rider's own dtype.
+    EXPECT_EQ(got[8].scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::equal(got[8], torch::tensor({1.5f, 15.0f})));
+    EXPECT_TRUE(torch::equal(got[9], torch::tensor({-1.5f, 3.0f, 0.75f})));
   }
 }
 

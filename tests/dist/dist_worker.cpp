@@ -76,7 +76,12 @@ int role_grad_sync(const td::DistContext& d, const std::string& out) {
   auto params = tt::make_sync_params();
   tt::fill_rank_grads(params, d.rank);
   td::GradSync sync(d, params, /*bucket_mb=*/1);
-  sync.all_reduce_mean();
+  // The rider (float32, while the last bucket is float64) rides with the gradients; the second call has a longer
+  // one (the bucket's buffer grows) and averages the already averaged gradients again, which leaves them as they are.
+  auto rider = torch::tensor({1.0f, 10.0f}) * static_cast<float>(d.rank + 1);
+  sync.all_reduce_mean(rider);
+  auto longer = torch::tensor({-1.0f, 2.0f, 0.5f}) * static_cast<float>(d.rank + 1);
+  sync.all_reduce_mean(longer);
   std::vector<torch::Tensor> saved = {torch::tensor(static_cast<int64_t>(sync.num_buckets()))};
   for (const auto& q : params) saved.push_back(q.grad().defined() ? q.grad() : torch::Tensor());
   saved.pop_back();  // the frozen parameter has no gradient to compare
@@ -84,6 +89,8 @@ int role_grad_sync(const td::DistContext& d, const std::string& out) {
   td::broadcast_module(d, *tiny, /*bucket_mb=*/1);
   for (const auto& q : tiny->parameters()) saved.push_back(q.detach());
   for (const auto& q : tiny->buffers()) saved.push_back(q);
+  saved.push_back(rider);
+  saved.push_back(longer);
   save(out, d.rank, saved);
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "grad_check.h"
 #include "tips/core/rng.h"
@@ -178,6 +179,46 @@ TEST(Dino, SinkhornWithReducerEqualsTheGlobalBatch) {
   // Without the reducer each rank would normalise its own rows only: visibly different.
   EXPECT_FALSE(torch::allclose(L::sinkhorn_knopp(logits.narrow(0, 0, split), 0.1, 3), whole.narrow(0, 0, split),
                                1e-4, 1e-6));
+}
+
+// Two problems in lockstep (the DINO and iBOT targets of a step: other row counts, prototype counts, temperatures and
+// iteration counts) over two threaded ranks: each result is the two-rank sinkhorn_knopp of that problem alone, to the
+// bit, and the step pays max(iters) reductions instead of their sum.
+TEST(Dino, JointSinkhornEqualsSeparateProblemsWithOneReducePerIteration) {
+  auto gen = tips::rng::generator(5);
+  const auto a = torch::rand({7, 5}, gen) * 2 - 1, b = torch::rand({9, 6}, gen) * 2 - 1;  // float32, as in training
+  const auto rows = [](const torch::Tensor& t, int rank) {
+    return rank == 0 ? t.narrow(0, 0, 3) : t.narrow(0, 3, t.size(0) - 3);
+  };
+  TwoRankAllReduce comm;
+  std::vector<torch::Tensor> joint[2], alone[2];
+  int joint_reductions[2] = {0, 0}, alone_reductions[2] = {0, 0};
+  auto run = [&](int rank) {
+    const L::SumReducer count_joint = [&](const torch::Tensor& t) {
+      ++joint_reductions[rank];
+      return comm.sum(rank, t);
+    };
+    const L::SumReducer count_alone = [&](const torch::Tensor& t) {
+      ++alone_reductions[rank];
+      return comm.sum(rank, t);
+    };
+    joint[rank] = L::sinkhorn_knopp_joint({{rows(a, rank), 0.1, 3}, {rows(b, rank), 0.05, 2}}, count_joint);
+    alone[rank] = {L::sinkhorn_knopp(rows(a, rank), 0.1, 3, count_alone),
+                   L::sinkhorn_knopp(rows(b, rank), 0.05, 2, count_alone)};
+  };
+  std::thread other(run, 1);
+  run(0);
+  other.join();
+  for (int rank = 0; rank < 2; ++rank) {
+    SCOPED_TRACE("rank " + std::to_string(rank));
+    ASSERT_EQ(joint[rank].size(), 2u);
+    EXPECT_TRUE(torch::equal(joint[rank][0], alone[rank][0]));
+    EXPECT_TRUE(torch::equal(joint[rank][1], alone[rank][1]));
+    EXPECT_EQ(joint_reductions[rank], 3);
+    EXPECT_EQ(alone_reductions[rank], 5);
+  }
+  // And the pair is the global-batch solution of each problem.
+  EXPECT_TRUE(torch::allclose(torch::cat({joint[0][1], joint[1][1]}), L::sinkhorn_knopp(b, 0.05, 2), 1e-5, 1e-6));
 }
 
 }  // namespace

@@ -170,4 +170,50 @@ TEST(Forwards, MaskedOnlyIbotCentersOnTheMaskedPatches) {
   EXPECT_TRUE(torch::allclose(r.teacher->center(tips::train::TargetKind::kIbot), expected, 1e-5, 1e-6));
 }
 
+// The targets' entropy is a logged diagnostic: off the logged steps (ctx.diagnostics = false) the DINO and iBOT
+// terms skip it, and their losses are the same either way.
+TEST(Terms, TargetEntropyOnlyOnLoggedSteps) {
+  StepRig r({"loss.contrastive.weight=0"});
+  const StepPlan plan = tips::train::make_step_plan(r.cfg, torch::kCPU);
+  const auto out = tips::train::run_forwards(plan, r.model, *r.teacher, r.batch);
+  const tips::dist::DistContext single;
+  ASSERT_EQ(plan.terms.size(), 2u);  // dino, ibot
+  for (const auto& term : plan.terms) {
+    SCOPED_TRACE(term->name());
+    tips::train::TermContext logged(r.batch, out, r.model, *r.teacher, single, /*step=*/0, /*total_steps=*/10, false);
+    tips::train::TermContext quiet(r.batch, out, r.model, *r.teacher, single, /*step=*/0, /*total_steps=*/10, false);
+    quiet.diagnostics = false;
+    const auto with = term->compute(logged), without = term->compute(quiet);
+    ASSERT_EQ(with.parts.size(), 1u);
+    EXPECT_EQ(with.parts[0].first, term->name() + "_target_entropy");
+    const double entropy = with.parts[0].second.item<double>();
+    EXPECT_GT(entropy, 0.0);
+    EXPECT_LE(entropy, std::log(static_cast<double>(r.cfg.heads.prototypes)) + 1e-5);
+    EXPECT_TRUE(without.parts.empty());
+    EXPECT_TRUE(torch::equal(with.loss, without.loss));
+  }
+}
+
+// TermContext::targets resolves the DINO and iBOT requests of the plan together (one joint Sinkhorn-Knopp); each
+// term's targets are those it gets resolved alone, to the bit, and rows of probabilities.
+TEST(Terms, TargetsOfThePlanResolvedTogetherEqualEachTermsOwn) {
+  StepRig r({"loss.contrastive.weight=0", "loss.dino.centering=sinkhorn", "loss.ibot.centering=sinkhorn"});
+  const StepPlan plan = tips::train::make_step_plan(r.cfg, torch::kCPU);
+  const auto out = tips::train::run_forwards(plan, r.model, *r.teacher, r.batch);
+  const tips::dist::DistContext single;
+  tips::train::TermContext together(r.batch, out, r.model, *r.teacher, single, 0, 10, false, plan.gathered, plan.terms);
+  ASSERT_EQ(plan.terms.size(), 2u);  // dino, ibot
+  for (const auto& term : plan.terms) {
+    SCOPED_TRACE(term->name());
+    tips::train::TermContext alone(r.batch, out, r.model, *r.teacher, single, 0, 10, false);
+    const auto& joint = together.targets(*term);
+    const auto& own = alone.targets(*term);
+    ASSERT_EQ(joint.size(), 1u);
+    ASSERT_EQ(own.size(), 1u);
+    EXPECT_TRUE(torch::equal(joint[0], own[0]));
+    const auto row_sums = joint[0].sum(-1);
+    EXPECT_TRUE(torch::allclose(row_sums, torch::ones_like(row_sums), 1e-5, 1e-5));
+  }
+}
+
 }  // namespace

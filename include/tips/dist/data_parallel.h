@@ -37,6 +37,10 @@ class GradSync {
   // this rank (unused in this step) counts as zeros and gets a defined .grad, so ranks stay in lockstep.
   // No-op on a single process. Throws DistError when a peer dies or stalls past dist.timeout_s.
   void all_reduce_mean();
+  // The same, and `rider` (a 1-D tensor of a few values, e.g. the step's logged losses) averaged in place in the
+  // same collective: it travels at the end of the last bucket, in that bucket's dtype, so the values cost no
+  // collective of their own (on a small host a collective costs about a millisecond whatever its size).
+  void all_reduce_mean(torch::Tensor& rider);
 
   size_t num_buckets() const { return buckets_.size(); }
 

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "tips/loss/reducer.h"
 
@@ -35,6 +36,18 @@ torch::Tensor softmax_center_teacher(const torch::Tensor& logits, const torch::T
 // as iters grows. Logits are expected to be the head's cosine scores (|logit| <= 1): exp(logit / temp) overflows
 // float32 once logit / temp > 88 (DINOv2 makes the same assumption and does not shift).
 torch::Tensor sinkhorn_knopp(const torch::Tensor& logits, double temp, int64_t iters, const SumReducer& reduce = {});
+
+// Several Sinkhorn-Knopp problems in lockstep, e.g. the DINO and the iBOT targets of one step: each result equals
+// sinkhorn_knopp of that problem alone, to the bit, but each iteration makes one reduce for all of them (their
+// column masses, and on the first iteration their row counts, travel in one tensor) instead of one per problem.
+// A problem with fewer iterations leaves the lockstep after its last one. All logits must share a dtype.
+struct SinkhornProblem {
+  torch::Tensor logits;  // (M, K), this rank's rows
+  double temp;
+  int64_t iters;
+};
+std::vector<torch::Tensor> sinkhorn_knopp_joint(const std::vector<SinkhornProblem>& problems,
+                                                const SumReducer& reduce = {});
 
 // Mean over rows of the entropy -sum_k p[k] log p[k] of target distributions (..., K) -> () float32, detached
 // (0 log 0 = 0). A diagnostic: a self-distillation loss can only fall below ln K when its targets do.

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,11 +23,13 @@
 #include "tips/dist/context.h"
 #include "tips/loss/reducer.h"
 #include "tips/model/tips_model.h"
+#include "tips/train/teacher.h"
 
 namespace tips::train {
 
-class Teacher;
+class LossTerm;
 struct StepForwards;
+using LossTerms = std::vector<std::shared_ptr<const LossTerm>>;
 
 // Rows that a term compares with every rank's (float32 unit rows, with gradient). The step gathers the union of
 // what its terms declare in one collective per micro-batch, at the first read (TermContext::gathered).
@@ -58,7 +61,7 @@ class TermContext {
  public:
   TermContext(const data::Batch& batch, const StepForwards& forwards, model::TipsModel& model, Teacher& teacher,
               const dist::DistContext& dist, int64_t step, int64_t total_steps, bool bf16,
-              std::vector<Gathered> plan_gathered = {});
+              std::vector<Gathered> plan_gathered = {}, LossTerms plan_terms = {});
 
   const data::Batch& batch;        // on the training device
   const StepForwards& forwards;
@@ -68,16 +71,27 @@ class TermContext {
   int64_t step;                    // optimizer steps done (schedules)
   int64_t total_steps;             // train.steps
   bool bf16;                       // the heads run under the step's autocast
+  // Whether this step's values reach metrics.jsonl (train.log_every): diagnostics that cost a pass over a
+  // (rows, K) matrix, such as the targets' entropy, are computed on those steps only.
+  bool diagnostics = true;
 
   int64_t batch_size() const;       // B (per rank)
   loss::SumReducer reducer() const; // global sums over ranks for targets; empty on one process
   // `which` of every rank, rank-major: (W*B, D) or (W*G*B, D), with gradient. The first call gathers everything in
   // plan_gathered at once (on one process: this rank's own unit rows). Throws for a `which` not in plan_gathered.
   const torch::Tensor& gathered(Gathered which);
+  // The teacher targets of `term`'s target_requests(), in its order. The first call resolves the requests of every
+  // term in plan_terms (and of `term`) at once, so all Sinkhorn-Knopp targets of the step share one all-reduce
+  // per iteration; a term outside the plan is resolved alone.
+  const std::vector<torch::Tensor>& targets(const LossTerm& term);
 
  private:
+  void resolve_targets(const std::vector<const LossTerm*>& terms);
+
   std::vector<Gathered> plan_gathered_;
   std::vector<torch::Tensor> gathered_;  // parallel to plan_gathered_, empty until the first gathered()
+  LossTerms plan_terms_;
+  std::map<const LossTerm*, std::vector<torch::Tensor>> targets_;  // empty until the first targets()
 };
 
 // One term's value for a micro-batch.
@@ -95,12 +109,13 @@ class LossTerm {
   virtual std::string describe() const = 0;
   virtual TermNeeds needs() const = 0;
   virtual TermValue compute(TermContext& ctx) const = 0;
+  // The teacher head scores whose targets compute() reads through ctx.targets(*this) (no gradient). The step
+  // normalises every term's requests together (TermContext::targets). Default: none.
+  virtual std::vector<TargetRequest> target_requests(TermContext& ctx) const { return {}; }
   // Analytic FLOPs per image this term adds beyond the forwards it needs (heads, similarity matrices),
   // forward + backward, as `tips plan` counts them (backward = 2x forward).
   virtual double extra_flops_per_image(const config::RunConfig& cfg) const { return 0.0; }
 };
-
-using LossTerms = std::vector<std::shared_ptr<const LossTerm>>;
 
 // A weight or option value as the startup table and describe() print it: printf's %g (0.5, 2, 1e-05).
 std::string weight_text(double w);

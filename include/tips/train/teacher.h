@@ -44,6 +44,13 @@ TargetNorm target_norm(const loss::IbotConfig& cfg);
 
 enum class TargetKind { kDino, kIbot };
 
+// Head scores (..., K) whose targets a loss term reads (LossTerm::target_requests), with the teacher temperature.
+struct TargetRequest {
+  TargetKind kind;
+  torch::Tensor logits;
+  double temp;
+};
+
 // A fixed teacher model (teacher.source = frozen): its image tower and, for teacher.targets = heads, its heads.
 // Never updated, never given a gradient; not part of the training checkpoint (teacher.weights is read again).
 struct FrozenModel {
@@ -91,6 +98,9 @@ class Teacher {
   // Pass only the rows the loss uses (the masked patches for iBOT, every patch for iBOT++), so that the center
   // and the Sinkhorn marginals are statistics of those rows, as in DINOv2.
   torch::Tensor targets(TargetKind kind, const torch::Tensor& logits, double temp, const loss::SumReducer& reduce = {});
+  // The same for several requests at once, in their order: every Sinkhorn-centred request goes into one
+  // sinkhorn_knopp_joint (one reduce per iteration for all of them); EMA-centred ones are resolved one by one.
+  std::vector<torch::Tensor> targets(const std::vector<TargetRequest>& requests, const loss::SumReducer& reduce = {});
 
   // Stages the rows of logits (..., K) for the next center update: their sum and count over all ranks are added
   // to this step's pending statistics (one pending sum per kind, over every micro-batch of the step).

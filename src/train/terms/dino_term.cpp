@@ -33,12 +33,33 @@ class DinoTerm final : public LossTerm {
     return n;
   }
 
+  // The teacher's DINO scores of the unmasked global crops' CLS1 (or CLS2), and of CLS2 as well for cls = both
+  // (the second CLS shares the DINO head and its center).
+  std::vector<TargetRequest> target_requests(TermContext& ctx) const override {
+    torch::NoGradGuard no_grad;
+    compat::AutocastGuard autocast(ctx.batch.global_crops.device().type(), ctx.bf16, torch::kBFloat16);
+    const auto& feats = ctx.forwards.teacher;
+    auto head = ctx.teacher.teacher_heads()->dino;
+    const double temp = schedule_value(c_.teacher_temp, ctx.step, ctx.total_steps);
+    const auto request = [&](const torch::Tensor& cls) {  // (G*B, D) -> float32 (G*B, K)
+      return TargetRequest{TargetKind::kDino, head->forward(cls).to(torch::kFloat), temp};
+    };
+    std::vector<TargetRequest> out{request(c_.cls == loss::ClsChoice::kCls2 ? feats.cls2 : feats.cls1)};
+    if (c_.cls == loss::ClsChoice::kBoth) out.push_back(request(feats.cls2));
+    return out;
+  }
+
   TermValue compute(TermContext& ctx) const override {
-    const auto [targets, targets_cls2] = teacher_targets(ctx);  // (G, B, K) each
+    const auto& resolved = ctx.targets(*this);
+    const int64_t G = ctx.batch.global_crops.size(0), B = ctx.batch_size();
+    const torch::Tensor targets = resolved[0].view({G, B, -1});  // (G, B, K)
+    const torch::Tensor targets_cls2 = resolved.size() > 1 ? resolved[1].view({G, B, -1}) : torch::Tensor();
     const bool cls2_only = c_.cls == loss::ClsChoice::kCls2;
     torch::Tensor l = student_loss(ctx, targets, cls2_only);
     if (targets_cls2.defined()) l = 0.5 * (l + student_loss(ctx, targets_cls2, /*cls2=*/true));
-    return {l, {{"dino_target_entropy", loss::mean_entropy(targets)}}};
+    TermValue value{l, {}};
+    if (ctx.diagnostics) value.parts.emplace_back("dino_target_entropy", loss::mean_entropy(targets));
+    return value;
   }
 
   double extra_flops_per_image(const config::RunConfig& cfg) const override {
@@ -51,22 +72,6 @@ class DinoTerm final : public LossTerm {
   }
 
  private:
-  std::pair<torch::Tensor, torch::Tensor> teacher_targets(TermContext& ctx) const {
-    torch::NoGradGuard no_grad;
-    compat::AutocastGuard autocast(ctx.batch.global_crops.device().type(), ctx.bf16, torch::kBFloat16);
-    const int64_t G = ctx.batch.global_crops.size(0), B = ctx.batch_size();
-    const auto& feats = ctx.forwards.teacher;
-    auto head = ctx.teacher.teacher_heads()->dino;
-    const double temp = schedule_value(c_.teacher_temp, ctx.step, ctx.total_steps);
-    const auto target_of = [&](const torch::Tensor& cls) {  // (G*B, D) -> (G, B, K) float32
-      const auto logits = head->forward(cls).to(torch::kFloat);
-      return ctx.teacher.targets(TargetKind::kDino, logits, temp, ctx.reducer()).view({G, B, -1});
-    };
-    const torch::Tensor first = target_of(c_.cls == loss::ClsChoice::kCls2 ? feats.cls2 : feats.cls1);
-    // loss.dino.cls = both: the second CLS shares the DINO head and its center.
-    return {first, c_.cls == loss::ClsChoice::kBoth ? target_of(feats.cls2) : torch::Tensor()};
-  }
-
   torch::Tensor student_loss(TermContext& ctx, const torch::Tensor& targets, bool cls2) const {
     compat::AutocastGuard autocast(ctx.batch.global_crops.device().type(), ctx.bf16, torch::kBFloat16);
     const int64_t G = ctx.batch.global_crops.size(0), B = ctx.batch_size(), K = targets.size(-1);

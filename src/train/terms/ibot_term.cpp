@@ -33,30 +33,32 @@ class IbotTerm final : public LossTerm {
 
   // iBOT++ reads every patch. Masked-only iBOT reads the masked patches alone: the heads run on those rows only,
   // and the teacher's center and Sinkhorn marginals are statistics of them (the rows the loss uses).
+  std::vector<TargetRequest> target_requests(TermContext& ctx) const override {
+    torch::NoGradGuard no_grad;
+    compat::AutocastGuard autocast(ctx.batch.global_crops.device().type(), ctx.bf16, torch::kBFloat16);
+    torch::Tensor patches = ctx.forwards.teacher.patches;                                        // (G*B, N, D)
+    if (!c_.all_patches) patches = patches.index({ctx.batch.masks.flatten(0, 1)}).unsqueeze(0);  // (1, R, D)
+    const double temp = schedule_value(c_.teacher_temp, ctx.step, ctx.total_steps);
+    return {{TargetKind::kIbot, ctx.teacher.teacher_heads()->ibot()->forward(patches).to(torch::kFloat), temp}};
+  }
+
   TermValue compute(TermContext& ctx) const override {
     const auto device = ctx.batch.global_crops.device().type();
     const auto masks = ctx.batch.masks.flatten(0, 1);  // (G*B, N)
-    torch::Tensor teacher_patches = ctx.forwards.teacher.patches, student_patches = ctx.forwards.masked.patches;
+    torch::Tensor student_patches = ctx.forwards.masked.patches;
     torch::Tensor weights = loss::ibot_patch_weights(masks, loss::patch_weighting(c_));  // (G*B, N)
     if (!c_.all_patches) {  // (G*B, N, D) -> (1, R, D) over the R masked patches
-      teacher_patches = teacher_patches.index({masks}).unsqueeze(0);
       student_patches = student_patches.index({masks}).unsqueeze(0);
       weights = weights.index({masks}).unsqueeze(0);
     }
-    torch::Tensor targets;
-    {
-      torch::NoGradGuard no_grad;
-      compat::AutocastGuard autocast(device, ctx.bf16, torch::kBFloat16);
-      const auto logits = ctx.teacher.teacher_heads()->ibot()->forward(teacher_patches).to(torch::kFloat);
-      const double temp = schedule_value(c_.teacher_temp, ctx.step, ctx.total_steps);
-      targets = ctx.teacher.targets(TargetKind::kIbot, logits, temp, ctx.reducer());
-    }
+    const torch::Tensor& targets = ctx.targets(*this)[0];
     const auto student = [&] {
       compat::AutocastGuard autocast(device, ctx.bf16, torch::kBFloat16);
       return ctx.model->heads->ibot()->forward(student_patches).to(torch::kFloat);  // (G*B, N, K) or (1, R, K)
     }();
-    return {loss::ibot_patch_loss(student, targets, weights, c_.student_temp),
-            {{"ibot_target_entropy", loss::mean_entropy(targets)}}};
+    TermValue value{loss::ibot_patch_loss(student, targets, weights, c_.student_temp), {}};
+    if (ctx.diagnostics) value.parts.emplace_back("ibot_target_entropy", loss::mean_entropy(targets));
+    return value;
   }
 
   double extra_flops_per_image(const config::RunConfig& cfg) const override {

@@ -48,8 +48,8 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
     scores = scores.masked_fill(key_padding_mask.view({B, 1, 1, Nk}), -std::numeric_limits<float>::infinity());
   }
   // The softmax in the scores' dtype, as eager PyTorch runs it under CPU autocast: ATen's bf16 softmax accumulates
-  // in float32, so its output equals a float32 softmax rounded to bf16 (all but a few elements in 1e5), without
-  // the two casts of the (B, H, Nq, Nk) scores; its backward reads the rounded probabilities (bf16 precision).
+  // in float32, so its output equals a float32 softmax rounded to bf16 (all but about 6 elements in 10^6, one bf16
+  // unit apart), without the two casts of the (B, H, Nq, Nk) scores; its backward reads the rounded probabilities.
   const auto probs = torch::softmax(scores, /*dim=*/-1);
   return torch::bmm(probs.view({B * H, Nq, Nk}), v3).view({B, H, Nq, d});
 #endif

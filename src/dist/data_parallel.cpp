@@ -88,8 +88,9 @@ void GradSync::all_reduce_mean(torch::Tensor& rider) {
   // Launch every bucket, then wait: the backend overlaps the transfers of consecutive buckets.
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
   std::vector<torch::Tensor> sent(buckets_.size());  // each bucket's buffer, the last one with the rider
+  std::vector<int64_t> numels(buckets_.size());      // each bucket's gradient elements
   for (size_t b = 0; b < buckets_.size(); ++b) {
-    const int64_t numel = numel_of(grads, buckets_[b]);
+    const int64_t numel = numels[b] = numel_of(grads, buckets_[b]);
     const int64_t extra = b + 1 == buckets_.size() && rider.defined() ? rider.numel() : 0;
     if (!buffers_[b].defined() || buffers_[b].numel() < numel + extra) {
       buffers_[b] = torch::empty({numel + extra}, grads[buckets_[b][0]].options());
@@ -104,9 +105,8 @@ void GradSync::all_reduce_mean(torch::Tensor& rider) {
   for (size_t b = 0; b < buckets_.size(); ++b) {
     wait(dist_, kName, works[b]);
     sent[b].div_(dist_.world_size);
-    const int64_t numel = numel_of(grads, buckets_[b]);
-    unpack(sent[b].narrow(0, 0, numel), grads, buckets_[b]);
-    if (b + 1 == buckets_.size() && rider.defined()) rider.copy_(sent[b].narrow(0, numel, rider.numel()));
+    unpack(sent[b].narrow(0, 0, numels[b]), grads, buckets_[b]);
+    if (b + 1 == buckets_.size() && rider.defined()) rider.copy_(sent[b].narrow(0, numels[b], rider.numel()));
   }
 }
 

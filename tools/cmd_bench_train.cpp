@@ -5,8 +5,9 @@
 // configured shapes: crops uniform in [0, 1], block masks from data.masking, caption ids with padding (stream 1
 // lengths ~U[L/8, L/2], stream 2 ~U[L/4, L]). Batches are built and moved to the device before the timer starts;
 // the timer covers step() only (zero_grad .. EMA update), synchronised on CUDA. FLOPs per step come from
-// train::make_plan (analytic matmul FLOPs, backward = 2x forward). With --repeats R the C++ and Python
-// measurements alternate R times (the load on a shared machine hits both); the table shows the median over
+// train::make_plan (analytic matmul FLOPs, backward = 2x forward), with the captions counted at the lengths of the
+// text tower's length buckets on these batches (the reference buckets them the same way). With --repeats R the C++ and
+// Python measurements alternate R times (the load on a shared machine hits both); the table shows the median over
 // repeats of the per-repeat median step time, and the spread (min..max) of those medians. CPU-seconds per step
 // (user + sys of every thread of the process, both sides) is the load-robust column on a shared machine.
 // LibTorch's intra-op thread count (--threads, else train.threads, else LibTorch's default) is also given to
@@ -36,6 +37,7 @@
 #include "tips/core/op_trace.h"
 #include "tips/core/rng.h"
 #include "tips/data/synthetic_batch.h"
+#include "tips/model/length_buckets.h"
 #include "tips/train/plan.h"
 #include "tips/train/trainer.h"
 
@@ -429,6 +431,23 @@ void write_json(const Opts& o, const std::vector<std::string>& files, const Resu
   std::ofstream(o.json) << j.dump(2) << "\n";
 }
 
+// The plan counts every caption at text.max_len; the text tower runs them in trimmed length buckets
+// (model/length_buckets.h). Returns what that changes in this rank's FLOPs per step on these inputs (<= 0).
+double text_bucket_correction(const RunConfig& cfg, int64_t streams,
+                              const std::vector<std::vector<tips::data::Batch>>& inputs) {
+  if (streams == 0) return 0;
+  double as_run = 0, padded = 0;
+  for (const auto& micro_batches : inputs)
+    for (const auto& b : micro_batches) {
+      const auto ids = streams == 2 ? torch::cat({b.tokens1, b.tokens2}, 0) : b.tokens1;
+      for (const auto& bucket : tips::model::length_buckets(tips::model::valid_lengths(ids)))
+        as_run +=
+            3 * static_cast<double>(bucket.rows.size()) * tips::train::text_forward_flops(cfg.text, bucket.length);
+      padded += 3 * static_cast<double>(ids.size(0)) * tips::train::text_forward_flops(cfg.text, cfg.text.max_len);
+    }
+  return (as_run - padded) / static_cast<double>(inputs.size());
+}
+
 int run(const Opts& o) {
   if (!o.system_malloc) tips::sys::retain_freed_memory();  // before the model's first allocations
   auto files = o.config.files;
@@ -454,7 +473,8 @@ int run(const Opts& o) {
       inputs[k].push_back(synthetic_batch(cfg, B, tips::rng::derive(cfg.train.seed, 0xBE, k, a), device));
 
   const auto plan = tips::train::make_plan(cfg);
-  const double flops = plan.policy(cfg.teacher.ema).flops_per_step / static_cast<double>(world);  // this rank
+  const double flops = plan.policy(cfg.teacher.ema).flops_per_step / static_cast<double>(world) +  // this rank
+                       text_bucket_correction(cfg, trainer.plan().text_streams, inputs);
   std::string peak_source;
   const double peak = peak_tflops(o, device, bf16, peak_source);
   const std::string unsupported = python_unsupported(cfg);
@@ -471,7 +491,9 @@ int run(const Opts& o) {
   else if (device.is_cuda()) std::printf("MFU: %s\n", peak_source.c_str());
   if (!r.py_error.empty()) std::printf("python: %s\n", r.py_error.c_str());
   if (r.skipped > 0) std::printf("warning: %lld step(s) were skipped as non-finite\n", static_cast<long long>(r.skipped));
-  std::printf("FLOPs: analytic matmul count of `tips plan` (backward = 2x forward) for this rank's batch.\n");
+  std::printf(
+      "FLOPs: analytic matmul count of `tips plan` (backward = 2x forward) for this rank's batch, the captions\n"
+      "at the lengths the text tower runs them (length buckets, both sides).\n");
 
   if (!o.json.empty()) write_json(o, files, r, {device, bf16, threads, B * accum}, images, flops, peak, py_cmd);
   return 0;

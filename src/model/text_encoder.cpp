@@ -4,6 +4,7 @@
 
 #include "init_impl.h"
 #include "tips/core/rng.h"
+#include "tips/model/length_buckets.h"
 
 namespace tips::model {
 
@@ -73,6 +74,24 @@ void TextEncoderImpl::init_parameters() {
 }
 
 torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids) {
+  TORCH_CHECK(ids.dim() == 2 && !ids.is_floating_point(), "TextEncoder: ids must be integer (B, L), got ", ids.sizes(),
+              " ", ids.scalar_type());
+  const auto tokens = ids.to(torch::kLong);
+  const auto buckets = length_buckets(valid_lengths(tokens));
+  if (buckets.size() == 1) return forward_padded(tokens.narrow(1, 0, buckets[0].length));
+  std::vector<torch::Tensor> parts;
+  std::vector<int64_t> bucket_order;  // batch row of each output row, bucket by bucket
+  for (const auto& bucket : buckets) {
+    const auto rows = torch::tensor(bucket.rows, tokens.options());
+    parts.push_back(forward_padded(tokens.index_select(0, rows).narrow(1, 0, bucket.length)));
+    bucket_order.insert(bucket_order.end(), bucket.rows.begin(), bucket.rows.end());
+  }
+  std::vector<int64_t> position(bucket_order.size());  // output row of each batch row
+  for (size_t i = 0; i < bucket_order.size(); ++i) position[bucket_order[i]] = static_cast<int64_t>(i);
+  return torch::cat(parts, 0).index_select(0, torch::tensor(position, tokens.options()));
+}
+
+torch::Tensor TextEncoderImpl::forward_padded(const torch::Tensor& ids) {
   TORCH_CHECK(ids.dim() == 2 && !ids.is_floating_point(), "TextEncoder: ids must be integer (B, L), got ",
               ids.sizes(), " ", ids.scalar_type());
   const auto tokens = ids.to(torch::kLong);

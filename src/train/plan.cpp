@@ -19,11 +19,6 @@ double vit_forward_flops(const model::VisionConfig& c, int64_t patches) {
   return c.depth * block + 2.0 * patches * 3 * c.patch_size * c.patch_size * d;
 }
 
-double text_forward_flops(const model::TextConfig& c) {
-  const double d = c.dim, h = c.mlp_hidden, l = static_cast<double>(c.max_len);
-  return c.depth * (2 * l * d * 3 * d + 2 * l * d * d + 4 * l * l * d + 4 * l * d * h);
-}
-
 int64_t patches_of(int64_t size, int64_t patch) { return (size / patch) * (size / patch); }
 
 // Forward + backward FLOPs of one optimizer step over the global batch, as the step runs it: the StepPlan's
@@ -45,7 +40,7 @@ double step_flops(const config::RunConfig& cfg, EmaScope ema) {
     per_global += vit_forward_flops(cfg.teacher.model, patches_of(plan.teacher_image_size, cfg.teacher.model.patch_size));
   double per_image = per_global * static_cast<double>(crops.global_count);
   if (plan.local_student) per_image += 3 * static_cast<double>(crops.local_count) * loc;
-  per_image += 3 * static_cast<double>(plan.text_streams) * text_forward_flops(cfg.text);
+  per_image += 3 * static_cast<double>(plan.text_streams) * text_forward_flops(cfg.text, cfg.text.max_len);
   for (const auto& term : plan.terms) per_image += term->extra_flops_per_image(cfg);
   return per_image * static_cast<double>(cfg.train.batch_size);
 }
@@ -62,6 +57,11 @@ const char* policy_name(EmaScope e) {
 }
 
 }  // namespace
+
+double text_forward_flops(const model::TextConfig& c, int64_t length) {
+  const double d = c.dim, h = c.mlp_hidden, l = static_cast<double>(length);
+  return c.depth * (2 * l * d * 3 * d + 2 * l * d * d + 4 * l * l * d + 4 * l * d * h);
+}
 
 const PolicyPlan& Plan::policy(EmaScope ema) const {
   for (const auto& p : policies)

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "reference_impl.h"
+#include "tips/model/length_buckets.h"
 
 namespace {
 
@@ -105,16 +106,48 @@ TEST(TextEncoder, AppendedPaddingDoesNotChangeTheEmbedding) {
     SCOPED_TRACE(cap.size());
     const auto short_ids = torch::tensor(cap, torch::kLong).unsqueeze(0);
     const auto padded = torch::cat({short_ids, torch::zeros({1, 8 - static_cast<int64_t>(cap.size()) + 3}, torch::kLong)}, 1);
-    EXPECT_TRUE(torch::allclose(enc->forward(short_ids), enc->forward(padded), 1e-5, 1e-6));
+    // forward_padded runs all the columns it is given; forward would trim the padding away before the model.
+    EXPECT_TRUE(torch::allclose(enc->forward_padded(short_ids), enc->forward_padded(padded), 1e-5, 1e-6));
   }
   // Interior zeros are padding too: whatever the embedding row of id 0 holds, it never reaches the output.
   auto a = torch::tensor({{4, 0, 6, 0}}, torch::kLong);
-  auto before = enc->forward(a);
+  auto before = enc->forward_padded(a);
   {
     torch::NoGradGuard g;
     enc->token_embedding->weight[0].normal_();
   }
-  EXPECT_TRUE(torch::allclose(enc->forward(a), before, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(enc->forward_padded(a), before, 1e-5, 1e-6));
+}
+
+// The buckets of forward against one padded batch, in float64: embeddings and every parameter's gradient.
+TEST(TextEncoder, LengthBucketsGiveTheEmbeddingsAndGradientsOfOnePaddedBatch) {
+  TextEncoder enc(tiny_text(), /*seed=*/5);
+  enc->to(torch::kDouble);
+  ref::fill_deterministic(*enc);
+  // Short rows (alt-texts), long rows and an all-padding row, interleaved; 12 columns, at most 11 used.
+  auto ids = torch::zeros({9, 12}, torch::kLong);
+  const std::vector<int64_t> lengths{2, 11, 3, 0, 10, 1, 11, 2, 9};
+  for (int64_t r = 0; r < 9; ++r)
+    for (int64_t t = 0; t < lengths[r]; ++t) ids[r][t] = 1 + (7 * r + 3 * t) % 49;
+  ids[4][5] = 0;  // an interior padding token
+  // The batch must split, or the test compares forward_padded with itself.
+  ASSERT_GE(tips::model::length_buckets(tips::model::valid_lengths(ids)).size(), 2u);
+  const auto w = torch::randn({9, 8}, torch::kDouble);
+  auto grads_of = [&](const torch::Tensor& out) {
+    enc->zero_grad();
+    (out * w).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (const auto& p : enc->parameters()) g.push_back(p.grad().clone());
+    return g;
+  };
+  const auto bucketed = enc->forward(ids);
+  const auto padded = enc->forward_padded(ids);
+  EXPECT_LT((bucketed - padded).abs().max().item<double>(), 1e-12);
+  EXPECT_EQ(bucketed[3].abs().max().item<double>(), 0.0);  // the all-padding row
+  const auto g_bucketed = grads_of(enc->forward(ids));
+  const auto g_padded = grads_of(enc->forward_padded(ids));
+  for (size_t i = 0; i < g_padded.size(); ++i)
+    EXPECT_LT((g_bucketed[i] - g_padded[i]).abs().max().item<double>(), 1e-12);
 }
 
 TEST(TextEncoder, AllPaddingRowIsZeroAndFinite) {

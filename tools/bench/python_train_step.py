@@ -99,6 +99,39 @@ class ViT(nn.Module):
         return x[:, 0], x[:, 1], x[:, 2:]
 
 
+def length_buckets(lengths, max_buckets=3, min_saving=0.1):
+    """[(rows, length)]: the rows split into at most max_buckets groups of similar valid length with the fewest
+    token positions (sum of rows x longest length; a group keeps at least one column), a further group only when
+    it saves at least min_saving of the positions. The same rule as the C++ (include/tips/model/length_buckets.h);
+    the search runs over the distinct lengths only, so that it costs the timed step next to nothing."""
+    order = sorted(range(len(lengths)), key=lambda r: lengths[r])
+    ls = [max(lengths[r], 1) for r in order]
+    n = len(ls)
+    ends = [j for j in range(1, n) if ls[j] != ls[j - 1]] + [n]  # a group may end only where the length changes
+    d, none = len(ends), float("inf")
+    kmax = min(max_buckets, d)
+    best = [[none] * (d + 1) for _ in range(kmax + 1)]  # best[k][e]: rows before ends[e - 1] in k groups
+    cut = [[0] * (d + 1) for _ in range(kmax + 1)]
+    best[0][0] = 0
+    for k in range(1, kmax + 1):
+        for e in range(1, d + 1):
+            for s in range(e):
+                start = ends[s - 1] if s else 0
+                cost = best[k - 1][s] + (ends[e - 1] - start) * ls[ends[e - 1] - 1]
+                if cost < best[k][e]:
+                    best[k][e], cut[k][e] = cost, s
+    k = 1
+    while k < kmax and best[k + 1][d] < best[k][d] and best[k + 1][d] <= (1 - min_saving) * best[k][d]:
+        k += 1
+    buckets, e = [], d
+    for b in range(k, 0, -1):
+        s = cut[b][e]
+        start, end = (ends[s - 1] if s else 0), ends[e - 1]
+        buckets.append((sorted(order[start:end]), ls[end - 1]))
+        e = s
+    return buckets[::-1]
+
+
 class TextEncoder(nn.Module):
     def __init__(self, a):
         super().__init__()
@@ -116,6 +149,17 @@ class TextEncoder(nn.Module):
         self.register_buffer("sig", torch.cat([pos.sin(), pos.cos()], 1))
 
     def forward(self, ids):
+        """Rows in length buckets, each trimmed to its longest caption, as the C++ TextEncoder runs them."""
+        lengths = ((ids != 0).long() * torch.arange(1, ids.shape[1] + 1, device=ids.device)).amax(1).tolist()
+        parts, order = [], []
+        for rows, length in length_buckets(lengths):
+            parts.append(self.forward_padded(ids[torch.tensor(rows, device=ids.device), :length]))
+            order += rows
+        position = torch.empty(len(order), dtype=torch.long)
+        position[torch.tensor(order)] = torch.arange(len(order))
+        return torch.cat(parts, 0)[position.to(ids.device)]
+
+    def forward_padded(self, ids):
         pad = ids == 0
         keep = (~pad).unsqueeze(-1).to(self.sig.dtype)
         x = self.emb(ids) * math.sqrt(self.dim) + self.sig[: ids.shape[1]]

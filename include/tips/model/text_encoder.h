@@ -43,9 +43,13 @@ class TextEncoderImpl : public torch::nn::Cloneable<TextEncoderImpl> {
   explicit TextEncoderImpl(const TextConfig& cfg, uint64_t seed = 0);
   void reset() override;
 
-  // ids: (B, L) int64 token ids, 0 = padding, 0 <= id < vocab_size. Returns (B, D) in the parameter dtype:
+  // ids: (B, L) integer token ids, 0 = padding, 0 <= id < vocab_size. Returns (B, D) in the parameter dtype:
   // the masked mean of the final-norm tokens (NOT L2-normalised; callers normalise for similarities).
+  // Runs the rows in length buckets (model/length_buckets.h), each trimmed to its longest caption: the same
+  // embeddings as forward_padded up to float rounding, since padding reaches no valid token.
   torch::Tensor forward(const torch::Tensor& ids);
+  // The same over all L columns in one batch: the reference that forward's buckets are tested against.
+  torch::Tensor forward_padded(const torch::Tensor& ids);
 
   const TextConfig& config() const { return cfg_; }
 

@@ -23,7 +23,8 @@ struct PolicyPlan {
   int64_t ema_total = 0;          // teacher_vision + teacher_heads
   int64_t total = 0;              // trainable + ema_total
   int64_t training_params = 0;    // the paper's count (see the file comment)
-  double flops_per_step = 0;      // forward + backward (backward = 2x forward), global batch
+  double flops_per_step = 0;      // forward + backward (backward = 2x forward), global batch; captions counted at
+                                  // text.max_len, an upper bound: the text tower trims their padding
   double memory_bytes = 0;        // fp32 weights (all, a frozen teacher's included) + fp32 grads + AdamW m, v
                                   // (trainable only); no activations
 };
@@ -44,6 +45,9 @@ struct Plan {
 };
 
 Plan make_plan(const config::RunConfig& cfg);
+
+// Multiply-adds x 2 of one caption's forward through the text tower at `length` token positions.
+double text_forward_flops(const model::TextConfig& c, int64_t length);
 
 // The side-by-side table printed by `tips plan` (one column per policy, the configured one marked).
 std::string format_plan(const Plan& plan);

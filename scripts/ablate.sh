@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TIPSv2 Table 4 in miniature on the Fashion-MNIST mosaics: trains the five configs of configs/ablations/
 # (TIPS v1 -> +iBOT++ -> +multi-granularity captions -> +head-only EMA = TIPSv2), then TIPSv2 + the patch-text
-# extension (not in the recipe), with the same budget and seeds, evaluates each, and writes runs/ablations/results.md.
+# extension (not in the recipe), with the same budget and seeds, evaluates each, and writes runs/ablations/results.md
+# (ABLATE_OUT=runs/other: another directory, e.g. for a second budget next to the first).
 # Training goes through scripts/train_local.sh (2 local ranks of 1 thread on a 2-core machine; TRAIN_RANKS=1 for
 # one process); the peak RSS it records is then the largest rank's.
 # Usage: scripts/ablate.sh [seeds...]   (default: 0)   Extra overrides: ABLATE_SET="train.steps=200"
@@ -16,13 +17,14 @@ data=data/fashion_mosaic
 bash scripts/demo_data.sh "$tips" "$data"
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
 rows=(${ABLATE_ROWS:-tips_v1 +ibotpp +captions +head_ema +patch_text})
-mkdir -p runs/ablations
-results=runs/ablations/results.jsonl
+out=${ABLATE_OUT:-runs/ablations}
+mkdir -p "$out"
+results=$out/results.jsonl
 : > "$results"
 for seed in "${seeds[@]}"; do
   for row in "${rows[@]}"; do
     cfg="configs/ablations/$row.yaml"
-    run="runs/ablations/${row#+}_s$seed"
+    run="$out/${row#+}_s$seed"
     # shellcheck disable=SC2086
     /usr/bin/time -f "%e %M" -o "$run.time" bash scripts/train_local.sh "$tips" -c "$cfg" train.seed="$seed" \
       train.run_dir="$run" ${ABLATE_SET:-} \
@@ -37,5 +39,5 @@ for seed in "${seeds[@]}"; do
     echo "{\"row\": \"$row\", \"seed\": $seed, \"train_s\": $secs, \"peak_rss_mb\": $((kb / 1024)), \"run_dir\": \"$run\", \"run_info\": ${info:-null}, \"eval\": $(tr -d '\n' < "$run/eval/eval.json")}" >> "$results"
   done
 done
-"$tips" ablation-table "$results" > runs/ablations/results.md
-cat runs/ablations/results.md
+"$tips" ablation-table "$results" > "$out/results.md"
+cat "$out/results.md"

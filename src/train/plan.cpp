@@ -182,7 +182,8 @@ std::string format_plan(const Plan& plan) {
   });
   os << "\n* = configured. training params = student vision + teacher vision + student heads + teacher heads\n"
         "(text excluded; the paper's \"42% fewer\" for ViT-B). FLOPs are analytic matmul counts (backward = 2x\n"
-        "forward); memory is per replica and excludes activations.\n";
+        "forward) with every caption at text.max_len, an upper bound: the text tower skips the padding. Memory is\n"
+        "per replica and excludes activations.\n";
   return os.str();
 }
 

@@ -19,7 +19,7 @@ std::vector<int64_t> valid_lengths(const torch::Tensor& ids) {
 namespace {
 
 // best[k][j]: the fewest positions that cover the j shortest rows with k buckets; cut[k][j]: where the last of
-// those buckets starts.
+// those buckets starts. sorted_len holds the columns each row needs, ascending (at least 1).
 struct Partition {
   std::vector<std::vector<int64_t>> best, cut;
 };
@@ -34,7 +34,7 @@ Partition partition(const std::vector<int64_t>& sorted_len, int max_buckets) {
     for (int64_t j = 1; j <= n; ++j)
       for (int64_t i = 0; i < j; ++i) {
         if (p.best[k - 1][i] == kNone) continue;
-        const int64_t cost = p.best[k - 1][i] + (j - i) * std::max<int64_t>(sorted_len[j - 1], 1);
+        const int64_t cost = p.best[k - 1][i] + (j - i) * sorted_len[j - 1];
         if (cost < p.best[k][j]) p.best[k][j] = cost, p.cut[k][j] = i;
       }
   return p;
@@ -49,8 +49,8 @@ std::vector<LengthBucket> length_buckets(const std::vector<int64_t>& lengths, in
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lengths[a] < lengths[b]; });
-  std::vector<int64_t> sorted_len(n);
-  for (int64_t i = 0; i < n; ++i) sorted_len[i] = lengths[order[i]];
+  std::vector<int64_t> sorted_len(n);  // a row of padding only still keeps one column
+  for (int64_t i = 0; i < n; ++i) sorted_len[i] = std::max<int64_t>(lengths[order[i]], 1);
 
   const int k_max = static_cast<int>(std::min<int64_t>(max_buckets, n));
   const Partition p = partition(sorted_len, k_max);
@@ -65,7 +65,7 @@ std::vector<LengthBucket> length_buckets(const std::vector<int64_t>& lengths, in
     auto& bucket = buckets[b - 1];
     bucket.rows.assign(order.begin() + start, order.begin() + end);
     std::sort(bucket.rows.begin(), bucket.rows.end());
-    bucket.length = std::max<int64_t>(sorted_len[end - 1], 1);
+    bucket.length = sorted_len[end - 1];
     end = start;
   }
   return buckets;

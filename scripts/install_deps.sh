@@ -9,7 +9,7 @@ packages=(
   libtorch-dev libgloo-dev libopenblas0-pthread libopenblas-dev
   libopencv-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libsentencepiece-dev sentencepiece libgtest-dev libgmock-dev
-  libarchive-dev libzip-dev nlohmann-json3-dev libprotobuf-dev
+  libarchive-dev libzip-dev nlohmann-json3-dev libprotobuf-dev libsleef-dev
   dataset-fashion-mnist
   python3-torch python3-numpy python3-torchvision python3-pil
   gnuplot-nox

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "loss_impl.h"
+#include "tips/kernels/scaled_exp.h"
 
 namespace tips::loss {
 
@@ -54,7 +55,9 @@ struct SinkhornState {
 SinkhornState sinkhorn_start(const SinkhornProblem& p) {
   TORCH_CHECK(p.logits.dim() == 2, "sinkhorn_knopp: expected (M, K), got ", p.logits.sizes());
   TORCH_CHECK(p.temp > 0 && p.iters >= 1, "sinkhorn_knopp: need temp > 0 and iters >= 1, got ", p.temp, ", ", p.iters);
-  auto e = detail::at_least_f32(p.logits).div(p.temp).exp_();
+  // bf16 scores (the heads under autocast) go straight to float32 E in one pass where the fused kernel runs.
+  auto e = kernels::fused_scaled_exp_applies(p.logits) ? kernels::scaled_exp(p.logits, 1.0 / p.temp)
+                                                       : detail::at_least_f32(p.logits).div(p.temp).exp_();
   auto row_scale = torch::ones({e.size(0)}, e.options());
   auto col_scale = torch::ones({e.size(1)}, e.options());
   return {std::move(e), std::move(row_scale), std::move(col_scale), torch::Tensor(), p.iters};

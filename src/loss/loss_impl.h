@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "tips/kernels/soft_cross_entropy.h"
 #include "tips/loss/contrastive.h"
 
 namespace tips::loss::detail {
@@ -52,14 +53,38 @@ struct SoftCrossEntropy : torch::autograd::Function<SoftCrossEntropy> {
   }
 };
 
-// -sum_k p[..., k] * log_softmax(logits / temp)[..., k]  ->  (...)  the per-row cross-entropy.
+// The same node on tips' fused CPU kernels (kernels/soft_cross_entropy.h): the logits stay in their dtype (bf16
+// under autocast), each direction reads every row once, and only per-row scalars are kept for backward.
+struct FusedSoftCrossEntropy : torch::autograd::Function<FusedSoftCrossEntropy> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
+                               const torch::Tensor& probs, double student_temp) {
+    auto rows = kernels::soft_cross_entropy_forward(logits, probs, 1.0 / student_temp);
+    ctx->save_for_backward({logits, probs, rows.max, rows.log_sum, rows.mass});
+    ctx->saved_data["inv_temp"] = 1.0 / student_temp;
+    return rows.ce;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const kernels::SoftCrossEntropyRows rows{torch::Tensor(), saved[2], saved[3], saved[4]};
+    auto grad = kernels::soft_cross_entropy_backward(grads[0], saved[0], saved[1], rows,
+                                                     ctx->saved_data["inv_temp"].toDouble());
+    return {grad, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// -sum_k p[..., k] * log_softmax(logits / temp)[..., k]  ->  (...)  the per-row cross-entropy, float32 (float64
+// for float64 inputs).
 inline torch::Tensor soft_cross_entropy(const torch::Tensor& student_logits, const torch::Tensor& target_probs,
                                         double student_temp) {
-  const auto s = at_least_f32(student_logits);
   const auto p = at_least_f32(target_probs);
   if (p.requires_grad()) {  // targets with a gradient (not the trainer's): the differentiable composite
-    return -(p * torch::log_softmax(s / student_temp, /*dim=*/-1)).sum(-1);
+    return -(p * torch::log_softmax(at_least_f32(student_logits) / student_temp, /*dim=*/-1)).sum(-1);
   }
+  if (kernels::fused_soft_cross_entropy_applies(student_logits, p)) {
+    return FusedSoftCrossEntropy::apply(student_logits, p, student_temp);
+  }
+  const auto s = at_least_f32(student_logits);
   return SoftCrossEntropy::apply(s, p.to(s.scalar_type()), student_temp);
 }
 

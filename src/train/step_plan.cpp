@@ -5,6 +5,7 @@
 
 #include "tips/core/error.h"
 #include "tips/core/system.h"
+#include "tips/kernels/cpu_kernels.h"
 
 namespace tips::train {
 
@@ -122,6 +123,7 @@ std::vector<std::pair<std::string, std::string>> describe(const StepPlan& plan) 
   if (plan.teacher == TeacherPass::kFrozen) teacher += " at " + std::to_string(plan.teacher_image_size) + " px";
   rows.emplace_back("teacher forward", teacher);
   rows.emplace_back("precision", plan.precision_note);
+  rows.emplace_back("fused CPU kernels", kernels::fused_cpu_kernels_status());
   return rows;
 }
 

@@ -39,7 +39,8 @@ class IbotTerm final : public LossTerm {
     torch::Tensor patches = ctx.forwards.teacher.patches;                                        // (G*B, N, D)
     if (!c_.all_patches) patches = patches.index({ctx.batch.masks.flatten(0, 1)}).unsqueeze(0);  // (1, R, D)
     const double temp = schedule_value(c_.teacher_temp, ctx.step, ctx.total_steps);
-    return {{TargetKind::kIbot, ctx.teacher.teacher_heads()->ibot()->forward(patches).to(torch::kFloat), temp}};
+    // The scores stay in the heads' dtype: the targets come out float32 (loss/dino.h), in one pass from bf16.
+    return {{TargetKind::kIbot, ctx.teacher.teacher_heads()->ibot()->forward(patches), temp}};
   }
 
   TermValue compute(TermContext& ctx) const override {
@@ -54,7 +55,8 @@ class IbotTerm final : public LossTerm {
     const torch::Tensor& targets = ctx.targets(*this)[0];
     const auto student = [&] {
       compat::AutocastGuard autocast(device, ctx.bf16, torch::kBFloat16);
-      return ctx.model->heads->ibot()->forward(student_patches).to(torch::kFloat);  // (G*B, N, K) or (1, R, K)
+      // (G*B, N, K) or (1, R, K), bf16 under autocast: the loss reads them in float32 without a cast pass.
+      return ctx.model->heads->ibot()->forward(student_patches);
     }();
     TermValue value{loss::ibot_patch_loss(student, targets, weights, c_.student_temp), {}};
     if (ctx.diagnostics) value.parts.emplace_back("ibot_target_entropy", loss::mean_entropy(targets));

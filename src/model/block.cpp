@@ -1,10 +1,18 @@
 #include "tips/model/block.h"
 
+#include "tips/kernels/layer_norm.h"
+
 namespace tips::model {
 
 namespace {
 torch::nn::LayerNorm layer_norm(int64_t dim, double eps) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
+}
+
+// Every norm of a block feeds linear layers only (the attention's qkv or in_proj, the MLP's first layer), which
+// under bf16 autocast cast their input to bf16: on CPU the norm writes bf16 itself (kernels/layer_norm.h).
+torch::Tensor pre_norm(const torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  return kernels::layer_norm_for_linear(x, norm->weight, norm->bias, norm->options.eps());
 }
 }  // namespace
 
@@ -43,13 +51,13 @@ torch::Tensor BlockImpl::drop_path(const torch::Tensor& branch, at::Generator* g
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, at::Generator* gen) {
-  auto y = x + drop_path(ls1(attn(norm1(x))), gen);  // (B, N, D)
-  return y + drop_path(ls2(ffn(norm2(y))), gen);
+  auto y = x + drop_path(ls1(attn(pre_norm(norm1, x))), gen);  // (B, N, D)
+  return y + drop_path(ls2(ffn(pre_norm(norm2, y))), gen);
 }
 
 torch::Tensor BlockImpl::forward_values(const torch::Tensor& x) {
-  auto y = x + ls1(attn->forward_values(norm1(x)));
-  return y + ls2(ffn(norm2(y)));
+  auto y = x + ls1(attn->forward_values(pre_norm(norm1, x)));
+  return y + ls2(ffn(pre_norm(norm2, y)));
 }
 
 TextBlockImpl::TextBlockImpl(const TextBlockConfig& cfg) : cfg_(cfg) {
@@ -66,8 +74,8 @@ void TextBlockImpl::reset() {
 }
 
 torch::Tensor TextBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& pad) {
-  auto y = x + attn(ln_1(x), pad);  // (B, L, D)
-  return y + mlp(ln_2(y), pad.defined() ? pad.logical_not() : torch::Tensor());
+  auto y = x + attn(pre_norm(ln_1, x), pad);  // (B, L, D)
+  return y + mlp(pre_norm(ln_2, y), pad.defined() ? pad.logical_not() : torch::Tensor());
 }
 
 }  // namespace tips::model

@@ -2,6 +2,7 @@
 
 #include "init_impl.h"
 #include "tips/core/rng.h"
+#include "tips/model/gelu.h"
 #include "tips/model/linear.h"
 
 namespace tips::model {
@@ -45,7 +46,7 @@ void DinoHeadImpl::reset() {
     Linear lin(width, out);
     init::linear(*lin, kInitStd, gen);
     mlp->push_back(lin);
-    if (!last) mlp->push_back(torch::nn::GELU());
+    if (!last) mlp->push_back(Gelu());
     width = out;
   }
   register_module("mlp", mlp);

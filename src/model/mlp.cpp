@@ -1,5 +1,7 @@
 #include "tips/model/mlp.h"
 
+#include "tips/kernels/gelu.h"
+
 namespace tips::model {
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden) : dim_(dim), hidden_(hidden) { reset(); }
@@ -9,7 +11,8 @@ void MlpImpl::reset() {
   fc2 = register_module("fc2", Linear(hidden_, dim_));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2(torch::gelu(fc1(x))); }  // exact (erf) GELU
+// The exact (erf) GELU; bf16 activations on CPU go through its table kernel (kernels/gelu.h).
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2(kernels::gelu(fc1(x))); }
 
 SwiGluMlpImpl::SwiGluMlpImpl(int64_t dim, int64_t hidden) : dim_(dim), hidden_(hidden) { reset(); }
 

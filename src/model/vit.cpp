@@ -5,8 +5,9 @@
 #include <stdexcept>
 
 #include "init_impl.h"
-#include "tips/model/activation_checkpoint.h"
+#include "tips/core/compat.h"
 #include "tips/core/rng.h"
+#include "tips/model/activation_checkpoint.h"
 
 namespace tips::model {
 
@@ -28,8 +29,14 @@ torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {
   // the kernel's (C, p, p) order: cheaper than the CPU convolution forward and backward, and the output comes
   // out (B, h*w, D) contiguous. The weights stay the Conv2d's, so checkpoints and exports do not change.
   const int64_t B = images.size(0), p = patch_size_, h = images.size(2) / p, w = images.size(3) / p;
-  const auto rows = images.reshape({B, 3, h, p, w, p}).permute({0, 2, 4, 1, 3, 5}).reshape({B, h * w, 3 * p * p});
-  return torch::linear(rows, proj->weight.view({dim_, 3 * p * p}), proj->bias);  // (B, h*w, D)
+  const auto patches = images.reshape({B, 3, h, p, w, p}).permute({0, 2, 4, 1, 3, 5});  // (B, h, w, 3, p, p) view
+  // Under autocast the linear would cast the gathered rows to the low precision in a second pass; gathering
+  // straight into that dtype gives the same bits in one.
+  const auto autocast = compat::autocast_state(images.device().type());
+  const bool to_low = autocast.enabled && images.scalar_type() == torch::kFloat;
+  const auto rows = to_low ? torch::empty(patches.sizes(), images.options().dtype(autocast.dtype)).copy_(patches)
+                           : patches.contiguous();
+  return torch::linear(rows.view({B, h * w, 3 * p * p}), proj->weight.view({dim_, 3 * p * p}), proj->bias);
 }
 
 torch::Tensor resize_pos_embed(const torch::Tensor& pos_embed, int64_t h, int64_t w) {

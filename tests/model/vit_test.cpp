@@ -5,6 +5,7 @@
 #include <map>
 
 #include "reference_impl.h"
+#include "tips/core/compat.h"
 #include "tips/core/rng.h"
 
 namespace {
@@ -284,6 +285,24 @@ TEST(PatchEmbed, IsTheStridedConvolutionWithItsGradients) {
   const auto g_got = torch::autograd::grad({(got * weights).sum()}, {w, b});
   const auto g_want = torch::autograd::grad({(want * weights).sum()}, {w, b});
   for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(torch::allclose(g_got[i], g_want[i], 1e-12, 1e-12)) << i;
+}
+
+// Under bf16 autocast the patches are gathered straight into bf16: the same bits as the float32 gather that the
+// linear casts, and as ATen's convolution on the bf16-rounded image and weights, up to bf16 output rounding.
+TEST(PatchEmbed, Bf16AutocastGatherGivesTheCastRows) {
+  tips::model::PatchEmbed embed(4, 6);
+  const auto img = torch::randn({2, 3, 8, 12});
+  const auto w = embed->proj->weight.view({6, 48}), b = embed->proj->bias;
+  const auto rows = img.reshape({2, 3, 2, 4, 3, 4}).permute({0, 2, 4, 1, 3, 5}).reshape({2, 6, 48});
+  tips::compat::AutocastGuard autocast(c10::DeviceType::CPU, true, torch::kBFloat16);
+  const auto got = embed(img);
+  ASSERT_EQ(got.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(got, torch::linear(rows, w, b)));  // autocast casts the float32 rows itself
+  const auto conv = torch::conv2d(img.to(torch::kBFloat16).to(torch::kDouble),
+                                  embed->proj->weight.to(torch::kBFloat16).to(torch::kDouble), b.to(torch::kDouble), 4)
+                        .flatten(2)
+                        .transpose(1, 2);
+  EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), conv, 1e-2, 1e-2));
 }
 
 TEST(ResizePosEmbed, IdentityOnTheStoredGrid) {

@@ -1,6 +1,7 @@
 #include "tips/model/attention.h"
 
 #include "tips/core/compat.h"
+#include "tips/kernels/softmax.h"
 
 namespace tips::model {
 
@@ -23,7 +24,9 @@ torch::Tensor fused_qkv_attention(const torch::Tensor& qkv, int64_t num_heads, c
     // A row with every key padded would be softmax(-inf, ...) = NaN: let it attend everywhere instead.
     mask = key_padding_mask & key_padding_mask.logical_not().any(/*dim=*/1, /*keepdim=*/true);
   }
-  const auto out = compat::scaled_dot_product_attention(parts[0], parts[1], parts[2], mask);  // (B, H, N, d)
+  // On 1.13 the softmax is tips' fused one (the scale applied inside it; ATen's wherever the kernel does not apply).
+  const auto out = compat::scaled_dot_product_attention(parts[0], parts[1], parts[2], mask,
+                                                        &kernels::scaled_softmax);  // (B, H, N, d)
   return out.transpose(1, 2).reshape({B, N, D});
 }
 

@@ -25,12 +25,16 @@ inline void allow_tf32(bool on) {
 // softmax(q k^T * scale + bias) v over the last two dims.
 // q: (B, H, Nq, d), k/v: (B, H, Nk, d). key_padding_mask: undefined, or bool (B, Nk) with true = ignore.
 // Returns (B, H, Nq, d). On 2.x this is the fused SDPA kernel (flash / mem-efficient on CUDA);
-// on 1.13 explicit math in the input dtype (the softmax accumulates in float32 for bf16 inputs).
+// on 1.13 explicit math in the input dtype (the softmax accumulates in float32 for bf16 inputs), where
+// `scaled_softmax(scores, scale)`, if given, replaces ATen's softmax(scores * scale) over the last dim (model/
+// passes the fused CPU kernel; core cannot depend on kernels/).
+using ScaledSoftmaxFn = torch::Tensor (*)(const torch::Tensor& scores, double scale);
 inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
-                                                  const torch::Tensor& v,
-                                                  const torch::Tensor& key_padding_mask = {}) {
+                                                  const torch::Tensor& v, const torch::Tensor& key_padding_mask = {},
+                                                  ScaledSoftmaxFn scaled_softmax = nullptr) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
 #if TIPS_TORCH_AT_LEAST(2, 0)
+  (void)scaled_softmax;  // SDPA fuses the softmax itself
   c10::optional<torch::Tensor> attn_mask;
   if (key_padding_mask.defined()) {
     // SDPA takes "true = attend" for bool masks; broadcast over heads and queries.
@@ -43,14 +47,14 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
   // beta = 0 and returns NaN now and then.)
   const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), Nk = k.size(2), d = q.size(3);
   const auto q3 = q.reshape({B * H, Nq, d}), k3 = k.reshape({B * H, Nk, d}), v3 = v.reshape({B * H, Nk, d});
-  auto scores = (torch::bmm(q3, k3.transpose(1, 2)) * scale).view({B, H, Nq, Nk});
-  if (key_padding_mask.defined()) {
+  auto scores = torch::bmm(q3, k3.transpose(1, 2)).view({B, H, Nq, Nk});
+  if (key_padding_mask.defined()) {  // -inf stays -inf under the positive scale
     scores = scores.masked_fill(key_padding_mask.view({B, 1, 1, Nk}), -std::numeric_limits<float>::infinity());
   }
   // The softmax in the scores' dtype, as eager PyTorch runs it under CPU autocast: ATen's bf16 softmax accumulates
   // in float32, so its output equals a float32 softmax rounded to bf16 (all but about 6 elements in 10^6, one bf16
   // unit apart), without the two casts of the (B, H, Nq, Nk) scores; its backward reads the rounded probabilities.
-  const auto probs = torch::softmax(scores, /*dim=*/-1);
+  const auto probs = scaled_softmax ? scaled_softmax(scores, scale) : torch::softmax(scores * scale, /*dim=*/-1);
   return torch::bmm(probs.view({B * H, Nq, Nk}), v3).view({B, H, Nq, d});
 #endif
 }

@@ -1,7 +1,8 @@
 // tips/model/attention.h - multi-head self-attention of both towers, on the fused q|k|v projection.
 // The vision form stores `qkv` / `proj` Linears (DINOv2 keys); the text form stores torch
 // nn.MultiheadAttention's `in_proj_weight` / `in_proj_bias` / `out_proj` (CLIP keys). Both call
-// tips::compat::scaled_dot_product_attention (fused kernel on LibTorch 2.x, explicit math on 1.13).
+// tips::compat::scaled_dot_product_attention (fused kernel on LibTorch 2.x; explicit math on 1.13, with the
+// softmax of kernels/softmax.h on CPU).
 //
 // Legend: B batch, N tokens, D width, H heads, d = D / H.
 #pragma once

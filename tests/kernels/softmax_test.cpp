@@ -8,13 +8,12 @@
 #include "skip_without_kernels.h"
 #include "tips/core/compat.h"
 #include "tips/core/rng.h"
-#include "tips/model/attention.h"
 
 namespace {
 
 namespace K = tips::kernels;
 
-constexpr double kHeadScale = 0.17677669529663687;  // 1 / sqrt(32), a head width of the recipe's models
+constexpr double kHeadScale = 0.17677669529663687;  // 1 / sqrt(32): the demo's head width
 
 torch::Tensor float64_softmax(const torch::Tensor& x, double scale) {
   return torch::softmax(x.to(torch::kDouble) * scale, -1);
@@ -86,8 +85,8 @@ TEST(SoftmaxKernel, FallsBackOutsideItsDtypesAndRejectsABadScale) {
   EXPECT_THROW(K::scaled_softmax(x, 0.0), c10::Error);
 }
 
-// A text attention layer (key padding) in float32: the kernel's path and ATen's explicit path give the same output
-// and gradients (on LibTorch 2.x both are ATen's SDPA, and the test still holds).
+// Attention with a key-padding mask (as the text tower's) in float32: with the kernel and with ATen's softmax the
+// output and the gradients of q, k and v agree (on LibTorch 2.x both runs are ATen's SDPA, and the test still holds).
 TEST(SoftmaxKernel, AttentionWithTheKernelEqualsAtensPath) {
   SKIP_WITHOUT_FUSED_KERNELS();
   auto gen = tips::rng::generator(13);

@@ -1,6 +1,7 @@
 #include "tips/model/attention.h"
 
 #include "tips/core/compat.h"
+#include "tips/kernels/attention.h"
 #include "tips/kernels/softmax.h"
 
 namespace tips::model {
@@ -9,6 +10,9 @@ torch::Tensor fused_qkv_attention(const torch::Tensor& qkv, int64_t num_heads, c
   TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * num_heads) == 0,
               "fused_qkv_attention: qkv must be (B, N, 3D) with D divisible by num_heads=", num_heads, ", got ",
               qkv.sizes());
+  // With no padded key, bf16 on CPU: one kernel reads the heads from qkv in place (kernels/attention.h).
+  if (!key_padding_mask.defined() && kernels::fused_attention_applies(qkv, num_heads))
+    return kernels::qkv_attention(qkv, num_heads);
   const int64_t B = qkv.size(0), N = qkv.size(1), D = qkv.size(2) / 3;
   // One copy into (3, B, H, N, d) order, then unbind: q, k and v come out contiguous, and the backward is one stack
   // (indexing parts[0..2] would zero-fill a (3, B, H, N, d) gradient per part and add the three).

@@ -2,8 +2,7 @@
 
 #include <ATen/Parallel.h>
 
-#include <map>
-#include <mutex>
+#include <algorithm>
 #include <vector>
 
 #include "layer_norm_rows.h"
@@ -82,22 +81,15 @@ LayerNormGrads layer_norm_bf16_backward(const torch::Tensor& grad_y, const torch
   LayerNormGrads out{torch::empty_like(in), torch::zeros_like(w), torch::zeros_like(w)};
 #if TIPS_HAVE_CPU_KERNELS
   const bool bf16 = dy.scalar_type() == torch::kBFloat16;
-  // Each chunk sums its rows' weight and bias gradients (2 x D) alone; the chunks are then added in row order, so
-  // the result does not depend on which thread finished first.
-  std::mutex merge;
-  std::map<int64_t, std::vector<float>> partial;  // first row -> [dw | db]
-  at::parallel_for(0, n_rows, detail::grain_rows(d, int64_t{1} << 14), [&](int64_t begin, int64_t end) {
-    std::vector<float> sums(2 * d, 0.0f);
-    avx512::layer_norm_backward_rows(dy.data_ptr(), bf16, in.data_ptr<float>(), w.data_ptr<float>(),
-                                     m.data_ptr<float>(), r.data_ptr<float>(), d, begin, end, out.x.data_ptr<float>(),
-                                     sums.data(), sums.data() + d);
-    const std::lock_guard<std::mutex> lock(merge);
-    partial.emplace(begin, std::move(sums));
-  });
-  auto* total_w = out.weight.data_ptr<float>();
-  auto* total_b = out.bias.data_ptr<float>();
-  for (const auto& [first_row, sums] : partial)
-    for (int64_t c = 0; c < d; ++c) total_w[c] += sums[c], total_b[c] += sums[d + c];
+  std::vector<float> total(static_cast<size_t>(2 * d), 0.0f);  // [dw | db]
+  detail::ordered_column_sums(n_rows, detail::grain_rows(d, int64_t{1} << 14), 2 * d, total.data(),
+                              [&](int64_t begin, int64_t end, float* sums) {
+                                avx512::layer_norm_backward_rows(
+                                    dy.data_ptr(), bf16, in.data_ptr<float>(), w.data_ptr<float>(), m.data_ptr<float>(),
+                                    r.data_ptr<float>(), d, begin, end, out.x.data_ptr<float>(), sums, sums + d);
+                              });
+  std::copy(total.begin(), total.begin() + d, out.weight.data_ptr<float>());
+  std::copy(total.begin() + d, total.end(), out.bias.data_ptr<float>());
 #endif
   return out;
 }

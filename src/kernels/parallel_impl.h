@@ -1,13 +1,36 @@
-// Private helper of src/kernels/*.cpp: how many rows one at::parallel_for task takes.
+// Private helpers of src/kernels/*.cpp: how many rows one at::parallel_for task takes, and column sums over rows
+// that come out the same on every run.
 #pragma once
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <vector>
 
 namespace tips::kernels::detail {
 
 // Rows of `row_len` values per task, so that each task covers about `values` values (at least one row).
 inline int64_t grain_rows(int64_t row_len, int64_t values) {
   return std::max<int64_t>(1, values / std::max<int64_t>(row_len, 1));
+}
+
+// Runs rows_fn(begin, end, sums) over [0, n_rows) in parallel chunks of about `grain` rows, each chunk adding its
+// rows' contributions into its own zeroed `width` floats; then adds the chunks into `total` in row order, so the
+// result does not depend on which thread finished first (it does on the number of threads, by float32 rounding).
+template <typename RowsFn>
+void ordered_column_sums(int64_t n_rows, int64_t grain, int64_t width, float* total, const RowsFn& rows_fn) {
+  std::mutex merge;
+  std::map<int64_t, std::vector<float>> partial;  // first row -> that chunk's sums
+  at::parallel_for(0, n_rows, grain, [&](int64_t begin, int64_t end) {
+    std::vector<float> sums(static_cast<size_t>(width), 0.0f);
+    rows_fn(begin, end, sums.data());
+    const std::lock_guard<std::mutex> lock(merge);
+    partial.emplace(begin, std::move(sums));
+  });
+  for (const auto& [first_row, sums] : partial)
+    for (int64_t c = 0; c < width; ++c) total[c] += sums[c];
 }
 
 }  // namespace tips::kernels::detail

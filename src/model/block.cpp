@@ -1,6 +1,7 @@
 #include "tips/model/block.h"
 
 #include "tips/kernels/layer_norm.h"
+#include "tips/kernels/scaled_residual.h"
 
 namespace tips::model {
 
@@ -50,14 +51,20 @@ torch::Tensor BlockImpl::drop_path(const torch::Tensor& branch, at::Generator* g
   return branch * draw.to(branch.options()).view(shape);
 }
 
+torch::Tensor BlockImpl::residual(const torch::Tensor& x, LayerScale ls, const torch::Tensor& branch,
+                                  at::Generator* gen) {
+  if (is_training() && cfg_.drop_path > 0.0) return x + drop_path(ls(branch), gen);
+  return kernels::scaled_residual(x, branch, ls->gamma);
+}
+
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, at::Generator* gen) {
-  auto y = x + drop_path(ls1(attn(pre_norm(norm1, x))), gen);  // (B, N, D)
-  return y + drop_path(ls2(ffn(pre_norm(norm2, y))), gen);
+  auto y = residual(x, ls1, attn(pre_norm(norm1, x)), gen);  // (B, N, D)
+  return residual(y, ls2, ffn(pre_norm(norm2, y)), gen);
 }
 
 torch::Tensor BlockImpl::forward_values(const torch::Tensor& x) {
-  auto y = x + ls1(attn->forward_values(pre_norm(norm1, x)));
-  return y + ls2(ffn(pre_norm(norm2, y)));
+  auto y = kernels::scaled_residual(x, attn->forward_values(pre_norm(norm1, x)), ls1->gamma);
+  return kernels::scaled_residual(y, ffn(pre_norm(norm2, y)), ls2->gamma);
 }
 
 TextBlockImpl::TextBlockImpl(const TextBlockConfig& cfg) : cfg_(cfg) {

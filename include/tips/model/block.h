@@ -49,6 +49,8 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
  private:
   torch::Tensor ffn(const torch::Tensor& x);
   torch::Tensor drop_path(const torch::Tensor& branch, at::Generator* gen);
+  // x + drop_path(ls(branch)): one fused pass when no sample can be dropped (kernels/scaled_residual.h).
+  torch::Tensor residual(const torch::Tensor& x, LayerScale ls, const torch::Tensor& branch, at::Generator* gen);
   BlockConfig cfg_;
 };
 TORCH_MODULE(Block);

@@ -11,10 +11,10 @@
 namespace tips::kernels {
 namespace {
 
+#if TIPS_HAVE_CPU_KERNELS
 const uint16_t* bits(const torch::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data_ptr()); }
 uint16_t* bits_mut(const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr()); }
 
-#if TIPS_HAVE_CPU_KERNELS
 avx512::HeadShape head_shape(const torch::Tensor& qkv, int64_t num_heads) {
   const int64_t d_model = qkv.size(2) / 3, width = d_model / num_heads;
   return {qkv.size(1), width, qkv.size(2), d_model, static_cast<float>(1.0 / std::sqrt(static_cast<double>(width)))};
@@ -118,9 +118,9 @@ torch::Tensor qkv_attention_backward(const torch::Tensor& grad_out, const torch:
   uint16_t* dbase = bits_mut(grad_qkv);
   const float* lse_rows = row_lse.data_ptr<float>();
   for_each_head(batch, num_heads, shape, [&](int64_t b, int64_t h, float* scratch) {
-    const int64_t at = b * tokens * shape.in_stride + h * shape.width;
-    const uint16_t* q = base + at;
-    uint16_t* dq = dbase + at;
+    const int64_t first = b * tokens * shape.in_stride + h * shape.width;  // the head's q at token 0
+    const uint16_t* q = base + first;
+    uint16_t* dq = dbase + first;
     avx512::attention_head_backward(q, q + d_model, q + 2 * d_model, go + b * tokens * d_model + h * shape.width,
                                     lse_rows + (b * num_heads + h) * tokens, shape, scratch, dq, dq + d_model,
                                     dq + 2 * d_model);

@@ -33,6 +33,12 @@ torch::Tensor attention_qkv(int64_t B, int64_t N, int64_t D, uint64_t seed) {
   return (torch::randn({B, N, 3 * D}, gen) * 1.5).to(torch::kBFloat16);
 }
 
+// The kernel also needs AVX512-BF16; an AVX-512 CPU without it (Skylake, Ice Lake) skips these tests, counted.
+#define SKIP_WITHOUT_BF16_DOT_PRODUCTS()                         \
+  SKIP_WITHOUT_FUSED_KERNELS();                                  \
+  if (!K::fused_attention_applies(attention_qkv(1, 1, 2, 0), 1)) \
+  GTEST_SKIP() << "this CPU lacks AVX512-BF16's dot products"
+
 struct AttentionShape {
   int64_t tokens, heads, width;
 };
@@ -45,7 +51,7 @@ const AttentionShape kAttentionShapes[] = {{1, 4, 32}, {6, 4, 32}, {17, 2, 8}, {
 // probabilities sum to 1, and |out| <= max |v|), so within 2^-8 of max |v| plus float32 noise. The log-sum-exp is
 // float32.
 TEST(AttentionKernel, ForwardMatchesFloat64) {
-  SKIP_WITHOUT_FUSED_KERNELS();
+  SKIP_WITHOUT_BF16_DOT_PRODUCTS();
   uint64_t seed = 30;
   for (const auto& s : kAttentionShapes) {
     const auto qkv = attention_qkv(3, s.tokens, s.heads * s.width, seed++);
@@ -73,7 +79,7 @@ torch::Tensor attention_bf16_composite(const torch::Tensor& qkv, int64_t heads) 
 // composite's roundings of the logits and of d(probabilities)), with 10 % slack (and float32 noise where one
 // token makes the composite exact).
 TEST(AttentionKernel, GradientMatchesFloat64AsWellAsTheComposite) {
-  SKIP_WITHOUT_FUSED_KERNELS();
+  SKIP_WITHOUT_BF16_DOT_PRODUCTS();
   uint64_t seed = 40;
   for (const auto& s : kAttentionShapes) {
     const auto qkv = attention_qkv(2, s.tokens, s.heads * s.width, seed++);
@@ -97,7 +103,7 @@ TEST(AttentionKernel, GradientMatchesFloat64AsWellAsTheComposite) {
 // The model's entry point takes the kernel for bf16 and the ATen composite for float32 (same inputs, widened): the
 // two agree within bf16 rounding, so the kernel reads and writes the heads in the composite's order.
 TEST(AttentionKernel, ModelPathAgreesWithTheComposite) {
-  SKIP_WITHOUT_FUSED_KERNELS();
+  SKIP_WITHOUT_BF16_DOT_PRODUCTS();
   const auto qkv = attention_qkv(4, 51, 128, 50);
   const auto fused = tips::model::fused_qkv_attention(qkv, 4);
   const auto composite = tips::model::fused_qkv_attention(qkv.to(torch::kFloat), 4);
@@ -106,7 +112,7 @@ TEST(AttentionKernel, ModelPathAgreesWithTheComposite) {
 
 // Heads are independent tasks, each with its own scratch: one thread and two give the same bits.
 TEST(AttentionKernel, SameBitsOnOneAndTwoThreads) {
-  SKIP_WITHOUT_FUSED_KERNELS();
+  SKIP_WITHOUT_BF16_DOT_PRODUCTS();
   const auto qkv = attention_qkv(4, 51, 128, 60);
   const auto grad = attention_qkv(4, 51, 128, 61).narrow(2, 0, 128).contiguous();
   const int threads_before = at::get_num_threads();

@@ -3,9 +3,10 @@
 // bf16 rounding before the softmax), then ATen's bf16 softmax widens, exponentiates and narrows each row in a
 // pass of its own; backward runs both again. This kernel reads the unscaled scores once, applies the scale in
 // float32 and writes the probabilities once; its backward reads the saved probabilities and the gradient once.
-// On 2.x attention is ATen's fused SDPA kernel instead and this is not called.
+// On 2.x attention is ATen's fused SDPA kernel instead and this is not called. Where no key is padded (the vision
+// tower) kernels/attention.h replaces the whole attention and this is not called either.
 //
-// Example (what model::fused_qkv_attention does on 1.13):
+// Example (what model::fused_qkv_attention does on 1.13 with padded keys, e.g. the text tower's):
 //   auto probs = tips::kernels::scaled_softmax(scores, 1.0 / std::sqrt(d));   // falls back to ATen elsewhere
 #pragma once
 #include <torch/torch.h>

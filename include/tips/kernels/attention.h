@@ -6,7 +6,8 @@
 // tensor in memory, never rounded to bf16; the probabilities are rounded to bf16 for p v, as the composite's
 // bf16 GEMM does), multiplies with AVX512-BF16 dot products and writes the output in (B, N, D) order. Backward
 // recomputes the probabilities from the saved log-sum-exp of each row and writes the three gradients into one
-// (B, N, 3D) tensor.
+// (B, N, 3D) tensor. It runs on LibTorch 2.x's CPU path as well (in place of ATen's SDPA there, not measured: the
+// framework's 2.x builds so far target CUDA, where it never applies).
 //
 // Example (what model::fused_qkv_attention does when no key is padded):
 //   auto out = tips::kernels::qkv_attention(qkv, num_heads);   // (B, N, D) bf16

@@ -6,15 +6,13 @@
 #include <vector>
 
 #include "attention_rows.h"
+#include "bf16_data_impl.h"
 #include "tips/kernels/cpu_kernels.h"
 
 namespace tips::kernels {
 namespace {
 
 #if TIPS_HAVE_CPU_KERNELS
-const uint16_t* bits(const torch::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data_ptr()); }
-uint16_t* bits_mut(const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr()); }
-
 avx512::HeadShape head_shape(const torch::Tensor& qkv, int64_t num_heads) {
   const int64_t d_model = qkv.size(2) / 3, width = d_model / num_heads;
   return {qkv.size(1), width, qkv.size(2), d_model, static_cast<float>(1.0 / std::sqrt(static_cast<double>(width)))};
@@ -88,8 +86,8 @@ AttentionRows qkv_attention_forward(const torch::Tensor& qkv, int64_t num_heads)
                      torch::empty({batch, num_heads, tokens}, in.options().dtype(torch::kFloat))};
 #if TIPS_HAVE_CPU_KERNELS
   const auto shape = head_shape(in, num_heads);
-  const uint16_t* base = bits(in);
-  uint16_t* out = bits_mut(rows.out);
+  const uint16_t* base = detail::bf16_data(in);
+  uint16_t* out = detail::mutable_bf16_data(rows.out);
   float* lse = rows.lse.data_ptr<float>();
   for_each_head(batch, num_heads, shape, [&](int64_t b, int64_t h, float* scratch) {
     const uint16_t* q = base + b * tokens * shape.in_stride + h * shape.width;
@@ -113,9 +111,9 @@ torch::Tensor qkv_attention_backward(const torch::Tensor& grad_out, const torch:
   auto grad_qkv = torch::empty_like(in);
 #if TIPS_HAVE_CPU_KERNELS
   const auto shape = head_shape(in, num_heads);
-  const uint16_t* base = bits(in);
-  const uint16_t* go = bits(g);
-  uint16_t* dbase = bits_mut(grad_qkv);
+  const uint16_t* base = detail::bf16_data(in);
+  const uint16_t* go = detail::bf16_data(g);
+  uint16_t* dbase = detail::mutable_bf16_data(grad_qkv);
   const float* lse_rows = row_lse.data_ptr<float>();
   for_each_head(batch, num_heads, shape, [&](int64_t b, int64_t h, float* scratch) {
     const int64_t first = b * tokens * shape.in_stride + h * shape.width;  // the head's q at token 0

@@ -46,25 +46,25 @@ struct Bf16PairOperands {
 
 // C rows [i, i + R) x vectors [j, j + V): R x V independent accumulators, enough to keep the vector units busy
 // despite the multiply-add latency.
-template <int R, int V, typename Ops>
-void block(const Ops& ops, int64_t i, int64_t k, int64_t j, float* c) {
+template <int R, int V>
+void block(const Bf16PairOperands& ops, int64_t i, int64_t k, int64_t j, float* c) {
   __m512 acc[R][V];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t x = 0; x < k; ++x) {
-    decltype(ops.b_at(0, 0)) bv[V];
+    __m512i bv[V];
     for (int v = 0; v < V; ++v) bv[v] = ops.b_at(x, j + v * kLanes);
     for (int r = 0; r < R; ++r) {
       const auto av = ops.a_at(i + r, x);
-      for (int v = 0; v < V; ++v) acc[r][v] = Ops::madd(acc[r][v], av, bv[v]);
+      for (int v = 0; v < V; ++v) acc[r][v] = Bf16PairOperands::madd(acc[r][v], av, bv[v]);
     }
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + (i + r) * ops.pitch + j + v * kLanes, acc[r][v]);
 }
 
-template <int R, typename Ops>
-void block_row(const Ops& ops, int64_t i, int64_t k, float* c) {
+template <int R>
+void block_row(const Bf16PairOperands& ops, int64_t i, int64_t k, float* c) {
   int64_t j = 0;
   for (; j + 4 * kLanes <= ops.pitch; j += 4 * kLanes) block<R, 4>(ops, i, k, j, c);
   switch ((ops.pitch - j) / kLanes) {
@@ -84,8 +84,7 @@ void block_row(const Ops& ops, int64_t i, int64_t k, float* c) {
 
 // C (m x pitch floats) = A B over k steps; pitch a multiple of 16. Rows of C go 4 at a time when they are at most
 // 2 vectors wide (a head's d = 32), else 2, so that a block has at least 8 accumulators.
-template <typename Ops>
-void product(const Ops& ops, int64_t m, int64_t k, float* c) {
+void product(const Bf16PairOperands& ops, int64_t m, int64_t k, float* c) {
   int64_t i = 0;
   if (ops.pitch <= 2 * kLanes)
     for (; i + 4 <= m; i += 4) block_row<4>(ops, i, k, c);
@@ -120,12 +119,6 @@ void pairs_interleaved(const uint16_t* b, int64_t rows, int64_t width, int64_t s
       _mm512_storeu_si512(out + x * pitch + c, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
     }
   }
-}
-
-float masked_max(const float* row, int64_t n) {
-  __m512 m = _mm512_set1_ps(-__builtin_inff());
-  for (int64_t c = 0; c < n; c += kLanes) m = _mm512_mask_max_ps(m, lanes_from(c, n), m, _mm512_loadu_ps(row + c));
-  return _mm512_reduce_max_ps(m);
 }
 
 // e^x in float32 lanes to about 1 ulp, inline: Sleef's is an out-of-line call, and with no callee-saved vector
@@ -201,7 +194,7 @@ void attention_head_forward(const uint16_t* q, const uint16_t* k, const uint16_t
   product(Bf16PairOperands{q, s.in_stride / 2, 1, kt, np}, n, d / 2, p);
   for (int64_t i = 0; i < n; ++i) {
     float* row = p + i * np;
-    const float shift = masked_max(row, n) * s.scale;
+    const float shift = row_max(row, n) * s.scale;
     const float sum = exp_in_place(row, n, np, s.scale, shift);
     scale_row(row, np, 1.0f / sum, pb + i * np);
     lse[i] = shift + std::log(sum);

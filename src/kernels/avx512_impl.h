@@ -36,5 +36,16 @@ inline void store(uint16_t* row, int64_t col, __mmask16 lanes, __m512 v) {
 }
 inline void store(float* row, int64_t col, __mmask16 lanes, __m512 v) { _mm512_mask_storeu_ps(row + col, lanes, v); }
 
+// The largest of x[0, n) (-inf for n = 0), for float32 or bf16 rows.
+template <typename T>
+float row_max(const T* x, int64_t n) {
+  __m512 m = _mm512_set1_ps(-__builtin_inff());
+  for (int64_t c = 0; c < n; c += kLanes) {
+    const __mmask16 lanes = lanes_from(c, n);
+    m = _mm512_mask_max_ps(m, lanes, m, load(x, c, lanes));
+  }
+  return _mm512_reduce_max_ps(m);
+}
+
 }  // namespace
 }  // namespace tips::kernels::avx512

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bf16_data_impl.h"
 #include "gelu_rows.h"
 #include "tips/kernels/cpu_kernels.h"
 
@@ -62,8 +63,6 @@ const GeluTables& tables() {
   return built;
 }
 
-const uint16_t* bf16_bits(const torch::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data_ptr()); }
-
 struct TableGelu : torch::autograd::Function<TableGelu> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
     ctx->save_for_backward({x});
@@ -93,9 +92,9 @@ torch::Tensor gelu_forward_bf16(const torch::Tensor& x) {
   auto out = torch::empty_like(in);
 #if TIPS_HAVE_CPU_KERNELS
   const float* table = tables().value.data();
-  auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr());
+  uint16_t* dst = detail::mutable_bf16_data(out);
   at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    avx512::gelu_forward_range(bf16_bits(in), table, begin, end, dst);
+    avx512::gelu_forward_range(detail::bf16_data(in), table, begin, end, dst);
   });
 #endif
   return out;
@@ -110,9 +109,9 @@ torch::Tensor gelu_backward_bf16(const torch::Tensor& grad, const torch::Tensor&
   auto out = torch::empty_like(in);
 #if TIPS_HAVE_CPU_KERNELS
   const float* table = tables().slope.data();
-  auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr());
+  uint16_t* dst = detail::mutable_bf16_data(out);
   at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    avx512::gelu_backward_range(bf16_bits(g), bf16_bits(in), table, begin, end, dst);
+    avx512::gelu_backward_range(detail::bf16_data(g), detail::bf16_data(in), table, begin, end, dst);
   });
 #endif
   return out;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "bf16_data_impl.h"
 #include "layer_norm_rows.h"
 #include "parallel_impl.h"
 #include "tips/core/compat.h"
@@ -57,7 +58,7 @@ LayerNormRows layer_norm_bf16_forward(const torch::Tensor& x, const torch::Tenso
   LayerNormRows out{torch::empty(in.sizes(), in.options().dtype(torch::kBFloat16)),
                     torch::empty(row_shape, in.options()), torch::empty(row_shape, in.options())};
 #if TIPS_HAVE_CPU_KERNELS
-  auto* y = reinterpret_cast<uint16_t*>(out.y.data_ptr());
+  uint16_t* y = detail::mutable_bf16_data(out.y);
   at::parallel_for(0, n_rows, detail::grain_rows(d, int64_t{1} << 14), [&](int64_t begin, int64_t end) {
     avx512::layer_norm_forward_rows(in.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), d,
                                     static_cast<float>(eps), begin, end, y, out.mean.data_ptr<float>(),

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "bf16_data_impl.h"
 #include "parallel_impl.h"
 #include "scaled_residual_rows.h"
 #include "tips/kernels/cpu_kernels.h"
@@ -10,8 +11,6 @@ namespace tips::kernels {
 namespace {
 
 constexpr int64_t kResidualGrain = int64_t{1} << 14;  // values per parallel task
-
-const uint16_t* residual_bits(const torch::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data_ptr()); }
 
 struct FusedScaledResidual : torch::autograd::Function<FusedScaledResidual> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
@@ -51,7 +50,7 @@ torch::Tensor scaled_residual_forward(const torch::Tensor& x, const torch::Tenso
 #if TIPS_HAVE_CPU_KERNELS
   const int64_t d = in.size(-1), n_rows = in.numel() / d;
   at::parallel_for(0, n_rows, detail::grain_rows(d, kResidualGrain), [&](int64_t begin, int64_t end) {
-    avx512::scaled_residual_forward_rows(in.data_ptr<float>(), residual_bits(b), w.data_ptr<float>(), d, begin, end,
+    avx512::scaled_residual_forward_rows(in.data_ptr<float>(), detail::bf16_data(b), w.data_ptr<float>(), d, begin, end,
                                          out.data_ptr<float>());
   });
 #endif
@@ -67,10 +66,10 @@ ScaledResidualGrads scaled_residual_backward(const torch::Tensor& grad, const to
   ScaledResidualGrads out{torch::empty_like(b), torch::zeros_like(w)};
 #if TIPS_HAVE_CPU_KERNELS
   const int64_t d = g.size(-1), n_rows = g.numel() / d;
-  auto* grad_branch = reinterpret_cast<uint16_t*>(out.branch.data_ptr());
+  uint16_t* grad_branch = detail::mutable_bf16_data(out.branch);
   detail::ordered_column_sums(n_rows, detail::grain_rows(d, kResidualGrain), d, out.gamma.data_ptr<float>(),
                               [&](int64_t begin, int64_t end, float* sums) {
-                                avx512::scaled_residual_backward_rows(g.data_ptr<float>(), residual_bits(b),
+                                avx512::scaled_residual_backward_rows(g.data_ptr<float>(), detail::bf16_data(b),
                                                                       w.data_ptr<float>(), d, begin, end, grad_branch,
                                                                       sums);
                               });

@@ -9,16 +9,6 @@
 namespace tips::kernels::avx512 {
 namespace {
 
-template <typename T>
-float row_max(const T* x, int64_t n) {
-  __m512 m = _mm512_set1_ps(-__builtin_inff());
-  for (int64_t c = 0; c < n; c += kLanes) {
-    const __mmask16 lanes = lanes_from(c, n);
-    m = _mm512_mask_max_ps(m, lanes, m, load(x, c, lanes));
-  }
-  return _mm512_reduce_max_ps(m);
-}
-
 // e[c] = exp((x[c] - max) * scale) into the float scratch row; returns their sum. A row holding a NaN sums to NaN
 // (exp(NaN) = NaN), and so does a row of only -inf (-inf - -inf = NaN): both then give NaN rows, as ATen does.
 template <typename T>

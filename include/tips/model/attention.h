@@ -2,7 +2,8 @@
 // The vision form stores `qkv` / `proj` Linears (DINOv2 keys); the text form stores torch
 // nn.MultiheadAttention's `in_proj_weight` / `in_proj_bias` / `out_proj` (CLIP keys). Both call
 // tips::compat::scaled_dot_product_attention (fused kernel on LibTorch 2.x; explicit math on 1.13, with the
-// softmax of kernels/softmax.h on CPU).
+// softmax of kernels/softmax.h on CPU), except bf16 CPU attention without padded keys (the vision tower), which
+// is one kernel from the fused projection (kernels/attention.h).
 //
 // Legend: B batch, N tokens, D width, H heads, d = D / H.
 #pragma once

@@ -1,12 +1,11 @@
 #include "tips/kernels/attention.h"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 #include <vector>
 
 #include "attention_rows.h"
 #include "bf16_data_impl.h"
+#include "parallel_impl.h"
 #include "tips/kernels/cpu_kernels.h"
 
 namespace tips::kernels {
@@ -21,7 +20,7 @@ avx512::HeadShape head_shape(const torch::Tensor& qkv, int64_t num_heads) {
 // Runs fn(b, h, scratch) for every (sample, head), in parallel over them; each task has its own scratch.
 template <typename Fn>
 void for_each_head(int64_t batch, int64_t num_heads, const avx512::HeadShape& shape, const Fn& fn) {
-  at::parallel_for(0, batch * num_heads, 1, [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, batch * num_heads, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scratch(static_cast<size_t>(avx512::attention_head_scratch(shape)));
     for (int64_t bh = begin; bh < end; ++bh) fn(bh / num_heads, bh % num_heads, scratch.data());
   });

@@ -35,7 +35,9 @@ const std::string& status_reason() {
 bool fused_cpu_kernels() { return status_reason().empty(); }
 
 std::string fused_cpu_kernels_status() {
-  return fused_cpu_kernels() ? std::string("on (AVX-512)") : "off (" + status_reason() + ")";
+  if (!fused_cpu_kernels()) return "off (" + status_reason() + ")";
+  const int threads = fused_kernel_threads();
+  return "on (AVX-512, " + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
 }
 
 }  // namespace tips::kernels

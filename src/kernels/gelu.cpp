@@ -1,6 +1,5 @@
 #include "tips/kernels/gelu.h"
 
-#include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 
 #include <cmath>
@@ -10,6 +9,7 @@
 
 #include "bf16_data_impl.h"
 #include "gelu_rows.h"
+#include "parallel_impl.h"
 #include "tips/kernels/cpu_kernels.h"
 
 namespace tips::kernels {
@@ -93,7 +93,7 @@ torch::Tensor gelu_forward_bf16(const torch::Tensor& x) {
 #if TIPS_HAVE_CPU_KERNELS
   const float* table = tables().value.data();
   uint16_t* dst = detail::mutable_bf16_data(out);
-  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
     avx512::gelu_forward_range(detail::bf16_data(in), table, begin, end, dst);
   });
 #endif
@@ -110,7 +110,7 @@ torch::Tensor gelu_backward_bf16(const torch::Tensor& grad, const torch::Tensor&
 #if TIPS_HAVE_CPU_KERNELS
   const float* table = tables().slope.data();
   uint16_t* dst = detail::mutable_bf16_data(out);
-  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
     avx512::gelu_backward_range(detail::bf16_data(g), detail::bf16_data(in), table, begin, end, dst);
   });
 #endif

@@ -1,7 +1,5 @@
 #include "tips/kernels/layer_norm.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -59,7 +57,7 @@ LayerNormRows layer_norm_bf16_forward(const torch::Tensor& x, const torch::Tenso
                     torch::empty(row_shape, in.options()), torch::empty(row_shape, in.options())};
 #if TIPS_HAVE_CPU_KERNELS
   uint16_t* y = detail::mutable_bf16_data(out.y);
-  at::parallel_for(0, n_rows, detail::grain_rows(d, int64_t{1} << 14), [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, n_rows, detail::grain_rows(d, int64_t{1} << 14), [&](int64_t begin, int64_t end) {
     avx512::layer_norm_forward_rows(in.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), d,
                                     static_cast<float>(eps), begin, end, y, out.mean.data_ptr<float>(),
                                     out.rstd.data_ptr<float>());

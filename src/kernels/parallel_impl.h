@@ -1,15 +1,19 @@
-// Private helpers of src/kernels/*.cpp: how many rows one at::parallel_for task takes, and column sums over rows
-// that come out the same on every run.
+// Private helpers of src/kernels/*.cpp: the kernels' parallel loop, how many rows one of its tasks takes, and column
+// sums over rows that come out the same on every run.
 #pragma once
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <vector>
 
 namespace tips::kernels::detail {
+
+// at::parallel_for, compiled where it can reach the intra-op threads (parallel.cpp). With LibTorch's OpenMP backend
+// at::parallel_for is an inline `#pragma omp parallel`: a file compiled without -fopenmp gets a loop that silently
+// runs on one thread. So the kernels call this one instead of the ATen template.
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 // Rows of `row_len` values per task, so that each task covers about `values` values (at least one row).
 inline int64_t grain_rows(int64_t row_len, int64_t values) {
@@ -23,7 +27,7 @@ template <typename RowsFn>
 void ordered_column_sums(int64_t n_rows, int64_t grain, int64_t width, float* total, const RowsFn& rows_fn) {
   std::mutex merge;
   std::map<int64_t, std::vector<float>> partial;  // first row -> that chunk's sums
-  at::parallel_for(0, n_rows, grain, [&](int64_t begin, int64_t end) {
+  parallel_for(0, n_rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<float> sums(static_cast<size_t>(width), 0.0f);
     rows_fn(begin, end, sums.data());
     const std::lock_guard<std::mutex> lock(merge);

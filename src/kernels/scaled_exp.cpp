@@ -1,7 +1,6 @@
 #include "tips/kernels/scaled_exp.h"
 
-#include <ATen/Parallel.h>
-
+#include "parallel_impl.h"
 #include "scaled_exp_rows.h"
 #include "tips/kernels/cpu_kernels.h"
 
@@ -20,7 +19,7 @@ torch::Tensor scaled_exp(const torch::Tensor& x, double scale) {
 #if TIPS_HAVE_CPU_KERNELS
   const bool bf16 = in.scalar_type() == torch::kBFloat16;
   // Chunks of at least 64 Ki values; each ends in a masked tail of under 16 lanes at most.
-  at::parallel_for(0, in.numel(), int64_t{1} << 16, [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, in.numel(), int64_t{1} << 16, [&](int64_t begin, int64_t end) {
     avx512::scaled_exp_range(in.data_ptr(), bf16, static_cast<float>(scale), begin, end, out.data_ptr<float>());
   });
 #endif

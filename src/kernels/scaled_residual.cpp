@@ -1,7 +1,5 @@
 #include "tips/kernels/scaled_residual.h"
 
-#include <ATen/Parallel.h>
-
 #include "bf16_data_impl.h"
 #include "parallel_impl.h"
 #include "scaled_residual_rows.h"
@@ -49,7 +47,7 @@ torch::Tensor scaled_residual_forward(const torch::Tensor& x, const torch::Tenso
   auto out = torch::empty_like(in);
 #if TIPS_HAVE_CPU_KERNELS
   const int64_t d = in.size(-1), n_rows = in.numel() / d;
-  at::parallel_for(0, n_rows, detail::grain_rows(d, kResidualGrain), [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, n_rows, detail::grain_rows(d, kResidualGrain), [&](int64_t begin, int64_t end) {
     avx512::scaled_residual_forward_rows(in.data_ptr<float>(), detail::bf16_data(b), w.data_ptr<float>(), d, begin, end,
                                          out.data_ptr<float>());
   });

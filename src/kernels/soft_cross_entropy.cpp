@@ -1,7 +1,5 @@
 #include "tips/kernels/soft_cross_entropy.h"
 
-#include <ATen/Parallel.h>
-
 #include "parallel_impl.h"
 #include "soft_cross_entropy_rows.h"
 #include "tips/kernels/cpu_kernels.h"
@@ -29,7 +27,7 @@ SoftCrossEntropyRows soft_cross_entropy_forward(const torch::Tensor& logits, con
   SoftCrossEntropyRows out{torch::empty(row_shape, opts), torch::empty(row_shape, opts), torch::empty(row_shape, opts),
                            torch::empty(row_shape, opts)};
   const bool bf16 = x.scalar_type() == torch::kBFloat16;
-  at::parallel_for(0, n_rows, detail::grain_rows(k, int64_t{1} << 16), [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, n_rows, detail::grain_rows(k, int64_t{1} << 16), [&](int64_t begin, int64_t end) {
     avx512::soft_ce_forward_rows(x.data_ptr(), bf16, p.data_ptr<float>(), k, static_cast<float>(inv_temp), begin, end,
                                  out.ce.data_ptr<float>(), out.max.data_ptr<float>(), out.log_sum.data_ptr<float>(),
                                  out.mass.data_ptr<float>());
@@ -58,7 +56,7 @@ torch::Tensor soft_cross_entropy_backward(const torch::Tensor& grad_ce, const to
   const int64_t k = x.size(-1), n_rows = x.numel() / k;
   auto grad = torch::empty_like(x);
   const bool bf16 = x.scalar_type() == torch::kBFloat16;
-  at::parallel_for(0, n_rows, detail::grain_rows(k, int64_t{1} << 16), [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, n_rows, detail::grain_rows(k, int64_t{1} << 16), [&](int64_t begin, int64_t end) {
     avx512::soft_ce_backward_rows(x.data_ptr(), bf16, p.data_ptr<float>(), max.data_ptr<float>(),
                                   log_sum.data_ptr<float>(), mass.data_ptr<float>(), g.data_ptr<float>(), k,
                                   static_cast<float>(inv_temp), begin, end, grad.data_ptr());

@@ -1,7 +1,5 @@
 #include "tips/kernels/softmax.h"
 
-#include <ATen/Parallel.h>
-
 #include "parallel_impl.h"
 #include "softmax_rows.h"
 #include "tips/kernels/cpu_kernels.h"
@@ -51,7 +49,7 @@ torch::Tensor scaled_softmax_forward(const torch::Tensor& x, double scale) {
 #if TIPS_HAVE_CPU_KERNELS
   const int64_t n = in.size(-1), rows = n == 0 ? 0 : in.numel() / n;
   const bool bf16 = in.scalar_type() == torch::kBFloat16;
-  at::parallel_for(0, rows, detail::grain_rows(n, kGrainValues), [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, rows, detail::grain_rows(n, kGrainValues), [&](int64_t begin, int64_t end) {
     avx512::softmax_forward_rows(in.data_ptr(), bf16, n, static_cast<float>(scale), begin, end, out.data_ptr());
   });
 #endif
@@ -69,7 +67,7 @@ torch::Tensor scaled_softmax_backward(const torch::Tensor& grad, const torch::Te
 #if TIPS_HAVE_CPU_KERNELS
   const int64_t n = out.size(-1), rows = n == 0 ? 0 : out.numel() / n;
   const bool bf16 = out.scalar_type() == torch::kBFloat16;
-  at::parallel_for(0, rows, detail::grain_rows(n, kGrainValues), [&](int64_t begin, int64_t end) {
+  detail::parallel_for(0, rows, detail::grain_rows(n, kGrainValues), [&](int64_t begin, int64_t end) {
     avx512::softmax_backward_rows(g.data_ptr(), out.data_ptr(), bf16, n, static_cast<float>(scale), begin, end,
                                   dx.data_ptr());
   });

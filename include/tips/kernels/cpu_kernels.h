@@ -15,7 +15,11 @@ namespace tips::kernels {
 // True when the kernels are compiled in, the CPU can run them and TIPS_FUSED_KERNELS is not "0".
 bool fused_cpu_kernels();
 
-// One line for the start-up log: "on (AVX-512)", or "off (why)".
+// One line for the start-up log: "on (AVX-512, 2 threads)", or "off (why)".
 std::string fused_cpu_kernels_status();
+
+// How many threads the kernels' parallel loops spread over now: at::get_num_threads() where the library was built
+// with the intra-op backend's compiler flags, else 1.
+int fused_kernel_threads();
 
 }  // namespace tips::kernels

@@ -10,11 +10,11 @@
 // Python measurements alternate R times (the load on a shared machine hits both); the table shows the median over
 // repeats of the per-repeat median step time, and the spread (min..max) of those medians. CPU-seconds per step
 // (user + sys of every thread of the process, both sides) is the load-robust column on a shared machine.
-// LibTorch's intra-op thread count (--threads, else train.threads, else LibTorch's default) is also given to
-// OpenBLAS's own pool (Debian's pthread OpenBLAS ignores LibTorch's setting), on both sides. Unless
+// LibTorch's intra-op thread count (--threads, else train.threads, else LibTorch's default) is the same on both sides,
+// and so is OpenBLAS's own pool (Debian's pthread OpenBLAS ignores LibTorch's setting): the count the Trainer gives
+// it (train::StepPlan::blas_threads, 1 in bf16 on CPU) is passed to Python as OPENBLAS_NUM_THREADS. Unless
 // --system-malloc, both sides also run with freed memory retained (core/allocator.h: mallopt here, the equivalent
 // MALLOC_* environment for Python); otherwise page faults of re-allocated buffers dominate on small VMs.
-#include <dlfcn.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -36,6 +36,7 @@
 #include "tips/core/error.h"
 #include "tips/core/op_trace.h"
 #include "tips/core/rng.h"
+#include "tips/core/system.h"
 #include "tips/data/synthetic_batch.h"
 #include "tips/model/length_buckets.h"
 #include "tips/train/plan.h"
@@ -93,15 +94,6 @@ double cpu_seconds_self() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-// OpenBLAS keeps its own thread pool; the pthread build Debian ships does not follow LibTorch's thread count.
-// Resolved at run time so that nothing links against OpenBLAS directly; false when another BLAS is in use.
-bool set_openblas_threads(int64_t threads) {
-  using SetThreads = void (*)(int);
-  auto* fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (fn) fn(static_cast<int>(threads));
-  return fn != nullptr;
 }
 
 void sync(const torch::Device& d) {
@@ -174,11 +166,12 @@ std::string python_unsupported(const RunConfig& c) {
 
 const char* centering(tips::loss::Centering c) { return c == tips::loss::Centering::kSinkhorn ? "sinkhorn" : "ema"; }
 
-std::string python_command(const Opts& o, const RunConfig& c, int64_t batch, int64_t threads, bool cuda, bool bf16) {
+std::string python_command(const Opts& o, const RunConfig& c, int64_t batch, int64_t threads, int64_t blas_threads,
+                           bool cuda, bool bf16) {
   std::ostringstream cmd;
   if (!o.system_malloc)
     for (const auto& kv : tips::sys::retain_freed_memory_env()) cmd << kv << " ";
-  cmd << "OPENBLAS_NUM_THREADS=" << threads << " ";
+  cmd << "OPENBLAS_NUM_THREADS=" << (blas_threads > 0 ? blas_threads : threads) << " ";
   const auto& m = c.model;
   const auto& cr = c.data.crops;
   cmd << o.python << " " << o.script << " --dim " << m.dim << " --depth " << m.depth << " --heads " << m.num_heads
@@ -295,7 +288,7 @@ double min_of(const std::vector<double>& v) { return v.empty() ? -1 : *std::min_
 double max_of(const std::vector<double>& v) { return v.empty() ? -1 : *std::max_element(v.begin(), v.end()); }
 
 void print_header(const std::string& file, const RunConfig& cfg, const tips::train::Plan& plan, const Opts& o,
-                  const torch::Device& device, bool bf16, int64_t threads, bool blas_threads, int64_t batch,
+                  const torch::Device& device, bool bf16, int64_t threads, int64_t blas_threads, int64_t batch,
                   int64_t world) {
   const auto& cr = cfg.data.crops;
   std::printf("config:  %s\n", file.c_str());
@@ -308,10 +301,11 @@ void print_header(const std::string& file, const RunConfig& cfg, const tips::tra
               static_cast<long long>(cfg.optim.accum_steps), static_cast<long long>(cr.global_count),
               static_cast<long long>(cr.global_size), static_cast<long long>(cr.local_count),
               static_cast<long long>(cr.local_size), cfg.data.masking.ratio_min, cfg.data.masking.ratio_max);
+  const std::string blas = blas_threads > 0 ? " (OpenBLAS " + std::to_string(blas_threads) + ")" : "";
   std::printf("device:  %s%s, %lld thread(s)%s; %lld warm-up + %lld timed steps x %lld repeat(s)\n",
               device.str().c_str(), bf16 ? " (bf16 autocast)" : " (fp32)", static_cast<long long>(threads),
-              blas_threads ? " (OpenBLAS too)" : "", static_cast<long long>(o.warmup),
-              static_cast<long long>(o.steps), static_cast<long long>(o.repeats));
+              blas.c_str(), static_cast<long long>(o.warmup), static_cast<long long>(o.steps),
+              static_cast<long long>(o.repeats));
   std::printf("malloc:  %s\n", o.system_malloc ? "glibc defaults (--system-malloc)"
                                                  : "freed memory retained on both sides (core/allocator.h)");
   for (const char* var : {"MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"})
@@ -411,7 +405,7 @@ nlohmann::json to_json(const Results& r, double images, double flops, double pea
 struct RunSetup {
   torch::Device device;
   bool bf16;
-  int64_t threads, batch_per_rank;
+  int64_t threads, blas_threads, batch_per_rank;
 };
 
 void write_json(const Opts& o, const std::vector<std::string>& files, const Results& r, const RunSetup& setup,
@@ -422,6 +416,7 @@ void write_json(const Opts& o, const std::vector<std::string>& files, const Resu
   j["device"] = setup.device.str();
   j["precision"] = setup.bf16 ? "bf16" : "fp32";
   j["threads"] = setup.threads;
+  j["blas_threads"] = setup.blas_threads;
   j["batch_per_rank"] = setup.batch_per_rank;
   j["steps"] = o.steps;
   j["warmup"] = o.warmup;
@@ -462,7 +457,7 @@ int run(const Opts& o) {
   const torch::Device device = trainer.model()->log_temperature.device();
   const bool bf16 = trainer.plan().bf16;
   const int64_t threads = torch::get_num_threads();
-  const bool blas_threads = set_openblas_threads(threads);  // the same count for BLAS as for LibTorch
+  const int64_t blas_threads = tips::sys::blas_threads();  // as the Trainer set it; 0 without OpenBLAS
   const int64_t world = trainer.dist().world_size, accum = cfg.optim.accum_steps;
   const int64_t B = cfg.train.batch_size / (world * accum);  // per rank, per micro-batch
 
@@ -478,7 +473,7 @@ int run(const Opts& o) {
   std::string peak_source;
   const double peak = peak_tflops(o, device, bf16, peak_source);
   const std::string unsupported = python_unsupported(cfg);
-  const std::string py_cmd = python_command(o, cfg, B * accum, threads, device.is_cuda(), bf16);
+  const std::string py_cmd = python_command(o, cfg, B * accum, threads, blas_threads, device.is_cuda(), bf16);
   const std::string py_error = o.no_python            ? "skipped (--no-python)"
                                : !unsupported.empty() ? "skipped (the reference does not model: " + unsupported + ")"
                                                       : "";
@@ -495,7 +490,8 @@ int run(const Opts& o) {
       "FLOPs: analytic matmul count of `tips plan` (backward = 2x forward) for this rank's batch, the captions\n"
       "at the lengths the text tower runs them (length buckets, both sides).\n");
 
-  if (!o.json.empty()) write_json(o, files, r, {device, bf16, threads, B * accum}, images, flops, peak, py_cmd);
+  if (!o.json.empty())
+    write_json(o, files, r, {device, bf16, threads, blas_threads, B * accum}, images, flops, peak, py_cmd);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "tips/core/system.h"
 
+#include <dlfcn.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -28,6 +29,19 @@ BlasInfo detect_blas() {
     if (path.find("/libblas.so") != std::string::npos) info = BlasInfo{path, true};
   }
   return info;
+}
+
+bool set_blas_threads(int threads) {
+  using SetThreads = void (*)(int);
+  auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set != nullptr) set(threads);
+  return set != nullptr;
+}
+
+int blas_threads() {
+  using GetThreads = int (*)();
+  auto* get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get != nullptr ? get() : 0;
 }
 
 void log_startup_environment() {

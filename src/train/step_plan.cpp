@@ -33,6 +33,9 @@ void pick_precision(const config::RunConfig& cfg, const torch::Device& device, S
     return;
   }
   plan.bf16 = true;
+  // The bf16 GEMMs run in oneDNN on LibTorch's OpenMP threads; the few fp32 products left (losses, Sinkhorn) are
+  // small. An OpenBLAS pool of its own would spin after each of them against the OpenMP threads on the same cores.
+  if (!device.is_cuda()) plan.blas_threads = 1;
   plan.precision_note = device.is_cuda() ? "bf16 autocast (CUDA)"
                         : native        ? "bf16 autocast (CPU with " + sys::cpu_bf16_feature() + ")"
                                         : "bf16 autocast, emulated: this CPU has no AVX512-BF16 / AMX (slower than fp32)";
@@ -124,6 +127,8 @@ std::vector<std::pair<std::string, std::string>> describe(const StepPlan& plan) 
   rows.emplace_back("teacher forward", teacher);
   rows.emplace_back("precision", plan.precision_note);
   rows.emplace_back("fused CPU kernels", kernels::fused_cpu_kernels_status());
+  if (plan.blas_threads > 0)
+    rows.emplace_back("OpenBLAS threads", std::to_string(plan.blas_threads) + " (bf16 GEMMs run in oneDNN)");
   return rows;
 }
 

@@ -107,6 +107,7 @@ Trainer::Trainer(const config::RunConfig& cfg, TrainerOptions options) : impl_(s
   s.device = pick_device(cfg, s.dist);
   s.plan = make_step_plan(cfg, s.device);  // throws ConfigError for a config that turns a term into a no-op
   if (cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(cfg.train.threads));
+  sys::set_blas_threads(s.plan.blas_threads > 0 ? s.plan.blas_threads : torch::get_num_threads());
   s.per_rank_batch = per_rank_batch(cfg, s.dist.world_size);
   s.run_dir = cfg.train.run_dir;
   if (s.dist.is_main() && options.with_data) check_writable(s.run_dir);  // a data-less Trainer writes no run

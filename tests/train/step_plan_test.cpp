@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tips/core/error.h"
 #include "tips/core/rng.h"
 #include "tips/core/system.h"
@@ -92,6 +94,16 @@ TEST(StepPlan, PrecisionAutoFollowsTheMachine) {
   const StepPlan autop = tips::train::make_step_plan(tiny_run_config({"train.precision=auto"}), torch::kCPU);
   EXPECT_EQ(autop.bf16, tips::sys::cpu_has_native_bf16());
   EXPECT_FALSE(autop.precision_note.empty());
+}
+
+// In bf16 on CPU the GEMMs run in oneDNN on LibTorch's threads: OpenBLAS's own pool gets one thread, so that it does
+// not spin against them. In fp32 (OpenBLAS's GEMMs) the plan leaves it at LibTorch's count (0).
+TEST(StepPlan, OpenBlasGetsOneThreadInBf16OnCpu) {
+  EXPECT_EQ(tips::train::make_step_plan(tiny_run_config({"train.precision=bf16"}), torch::kCPU).blas_threads, 1);
+  EXPECT_EQ(tips::train::make_step_plan(tiny_run_config({"train.precision=fp32"}), torch::kCPU).blas_threads, 0);
+  const auto rows =
+      tips::train::describe(tips::train::make_step_plan(tiny_run_config({"train.precision=bf16"}), torch::kCPU));
+  EXPECT_TRUE(std::any_of(rows.begin(), rows.end(), [](const auto& r) { return r.first == "OpenBLAS threads"; }));
 }
 
 struct StepRig {

@@ -13,6 +13,12 @@ struct BlasInfo {
 // Inspects /proc/self/maps after touching a matmul, so the BLAS LibTorch dispatches to is loaded.
 BlasInfo detect_blas();
 
+// OpenBLAS keeps its own thread pool: Debian's pthread build does not follow LibTorch's thread count. These reach
+// it at run time (nothing links against OpenBLAS directly). set_blas_threads returns false and blas_threads 0 when
+// the BLAS in this process is not OpenBLAS.
+bool set_blas_threads(int threads);
+int blas_threads();
+
 // Peak resident set size of this process in MiB (VmHWM from /proc/self/status; 0 when unavailable).
 double peak_rss_mib();
 

@@ -49,6 +49,7 @@ struct StepPlan {
   int64_t student_grid = 0;        // patches per side of a student global crop (the teacher's grid is resampled to it)
   bool bf16 = false;               // autocast of forwards and heads; fp32 master weights and loss math
   std::string precision_note;      // why bf16 is on or off (e.g. "bf16: CPU has AVX512-BF16")
+  int blas_threads = 0;            // OpenBLAS's own pool: 1 for bf16 on CPU, else 0 (as many as LibTorch's threads)
 };
 
 // Builds the plan for training on `device`. Throws ConfigError when no term is on, when a term's config would

@@ -20,8 +20,16 @@ torch::Tensor koleo_loss(const torch::Tensor& x, const torch::Tensor& x_all, int
   const auto u_all = x_all.is_same(x) ? u : normalize(x_all);  // (N, D)
   torch::Tensor nearest;
   {
+    // The search runs on float64 rows: between unit rows at distance d, cos = 1 - d^2 / 2, and near collapse (the
+    // start of training, where KoLeo matters) float32's resolution near 1 (6e-8) ranks distances of 0.01 only to
+    // ~0.1 %; the neighbour would follow the rounding, e.g. of the batch's split over ranks. The distance itself
+    // is taken from the rows' difference below, which float32 resolves.
     torch::NoGradGuard no_grad;
-    auto dots = torch::matmul(u, u_all.t());  // (B, N)
+    const auto unit64 = [eps](const torch::Tensor& t) {
+      return F::normalize(t.to(torch::kDouble), F::NormalizeFuncOptions().dim(-1).eps(eps));
+    };
+    const auto u64 = unit64(x);
+    auto dots = torch::matmul(u64, x_all.is_same(x) ? u64.t() : unit64(x_all).t());  // (B, N)
     dots.diagonal(offset, 0, 1).fill_(-2.0);  // (i, offset + i): below any cosine, never pick yourself
     nearest = dots.argmax(/*dim=*/1);         // (B)
   }

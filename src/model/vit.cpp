@@ -107,24 +107,40 @@ void VisionTransformerImpl::init_parameters() {
   }
 }
 
+PatchTokens VisionTransformerImpl::embed(const torch::Tensor& images) {
+  const int64_t p = cfg_.patch_size;
+  return {patch_embed(images), images.size(2) / p, images.size(3) / p};  // PatchEmbed checks the shape
+}
+
 torch::Tensor VisionTransformerImpl::prepare_tokens(const torch::Tensor& images, const torch::Tensor& patch_mask) {
-  const int64_t B = images.size(0), p = cfg_.patch_size;
-  auto x = patch_embed(images);  // (B, N, D)
+  return prepare_tokens(embed(images), patch_mask);
+}
+
+torch::Tensor VisionTransformerImpl::prepare_tokens(const PatchTokens& patches, const torch::Tensor& patch_mask) {
+  auto x = patches.rows;  // (B, N, D)
+  const int64_t B = x.size(0);
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == patches.grid_h * patches.grid_w, "VisionTransformer: patch rows ", x.sizes(),
+              " do not fill a ", patches.grid_h, "x", patches.grid_w, " grid");
   if (patch_mask.defined()) {
     TORCH_CHECK(patch_mask.scalar_type() == torch::kBool && patch_mask.sizes() == x.sizes().slice(0, 2),
                 "VisionTransformer: patch_mask must be bool (B, N) = ", x.sizes().slice(0, 2), ", got ",
                 patch_mask.sizes(), " ", patch_mask.scalar_type());
     x = torch::where(patch_mask.unsqueeze(-1), mask_token.to(x.scalar_type()).unsqueeze(0), x);
   }
-  x = torch::cat({cls_token.expand({B, -1, -1}), x}, 1);                           // (B, 1 + N, D)
-  x = x + resize_pos_embed(pos_embed, images.size(2) / p, images.size(3) / p).to(x.scalar_type());
+  x = torch::cat({cls_token.expand({B, -1, -1}), x}, 1);  // (B, 1 + N, D)
+  x = x + resize_pos_embed(pos_embed, patches.grid_h, patches.grid_w).to(x.scalar_type());
   return torch::cat({x.narrow(1, 0, 1), register_tokens.expand({B, -1, -1}), x.narrow(1, 1, x.size(1) - 1)},
                     1);  // (B, 2 + N, D)
 }
 
 VisionOutput VisionTransformerImpl::forward(const torch::Tensor& images, const torch::Tensor& patch_mask,
                                             bool dense_readouts) {
-  auto x = prepare_tokens(images, patch_mask);  // (B, 2 + N, D)
+  return forward(embed(images), patch_mask, dense_readouts);
+}
+
+VisionOutput VisionTransformerImpl::forward(const PatchTokens& patches, const torch::Tensor& patch_mask,
+                                            bool dense_readouts) {
+  auto x = prepare_tokens(patches, patch_mask);  // (B, 2 + N, D)
   const bool checkpoint = checkpoint_blocks_ && is_training() && torch::GradMode::is_enabled();
   for (int64_t i = 0; i + 1 < cfg_.depth; ++i)
     x = checkpoint ? checkpointed_forward(block(i), x, &drop_gen_) : block(i).forward(x, &drop_gen_);
@@ -145,34 +161,44 @@ VisionOutput VisionTransformerImpl::forward(const torch::Tensor& images, const t
 
 std::vector<VisionOutput> VisionTransformerImpl::forward_multi(const std::vector<torch::Tensor>& crops,
                                                                const std::vector<torch::Tensor>& masks) {
+  std::vector<PatchTokens> embedded;
+  for (size_t i = 0; i < crops.size(); ++i) {
+    TORCH_CHECK(crops[i].dim() == 4, "forward_multi: crop ", i, " must be (B, 3, H, W), got ", crops[i].sizes());
+    embedded.push_back(embed(crops[i]));
+  }
+  return forward_multi(embedded, masks);
+}
+
+std::vector<VisionOutput> VisionTransformerImpl::forward_multi(const std::vector<PatchTokens>& crops,
+                                                               const std::vector<torch::Tensor>& masks) {
   TORCH_CHECK(masks.empty() || masks.size() == crops.size(), "forward_multi: ", masks.size(), " masks for ",
               crops.size(), " crops");
-  // Group crops by (H, W), keeping the order of first appearance.
+  // Group crops by grid, keeping the order of first appearance.
   std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> groups;
   std::vector<std::pair<int64_t, int64_t>> order;
   for (size_t i = 0; i < crops.size(); ++i) {
-    TORCH_CHECK(crops[i].dim() == 4, "forward_multi: crop ", i, " must be (B, 3, H, W), got ", crops[i].sizes());
-    const auto key = std::make_pair(crops[i].size(2), crops[i].size(3));
+    const auto key = std::make_pair(crops[i].grid_h, crops[i].grid_w);
     if (groups.find(key) == groups.end()) order.push_back(key);
     groups[key].push_back(i);
   }
   std::vector<VisionOutput> outs(crops.size());
   for (const auto& key : order) {
     const auto& idx = groups[key];
-    std::vector<torch::Tensor> imgs, ms;
+    std::vector<torch::Tensor> rows, ms;
     bool any_mask = false;
     for (size_t i : idx) any_mask = any_mask || (!masks.empty() && masks[i].defined());
     for (size_t i : idx) {
-      imgs.push_back(crops[i]);
+      rows.push_back(crops[i].rows);
       if (!any_mask) continue;
-      const int64_t n = (key.first / cfg_.patch_size) * (key.second / cfg_.patch_size);
+      const auto& r = crops[i].rows;
       ms.push_back(masks[i].defined() ? masks[i]
-                                      : torch::zeros({crops[i].size(0), n}, crops[i].options().dtype(torch::kBool)));
+                                      : torch::zeros({r.size(0), r.size(1)}, r.options().dtype(torch::kBool)));
     }
-    const VisionOutput o = forward(torch::cat(imgs, 0), any_mask ? torch::cat(ms, 0) : torch::Tensor());
+    const PatchTokens group{rows.size() == 1 ? rows[0] : torch::cat(rows, 0), key.first, key.second};
+    const VisionOutput o = forward(group, any_mask ? torch::cat(ms, 0) : torch::Tensor());
     int64_t start = 0;
     for (size_t i : idx) {
-      const int64_t b = crops[i].size(0);
+      const int64_t b = crops[i].rows.size(0);
       outs[i] = VisionOutput{o.cls1.narrow(0, start, b), o.cls2.narrow(0, start, b), o.patches.narrow(0, start, b),
                              {}, {}};
       start += b;

@@ -83,11 +83,17 @@ StepForwards run_forwards(const StepPlan& plan, model::TipsModel& model, const T
                           const data::Batch& b) {
   StepForwards out;
   const auto globals = b.global_crops.flatten(0, 1);  // (G*B, 3, Sg, Sg)
+  // The global crops' patch embeddings, made once for the unmasked and the masked student forwards.
+  model::PatchTokens global_tokens;
+  const auto embedded_globals = [&] {
+    if (!global_tokens.rows.defined()) global_tokens = model->vision->embed(globals);
+    return global_tokens;
+  };
   switch (plan.teacher) {
     case TeacherPass::kNone: break;
     case TeacherPass::kSharedStudent: {
       compat::AutocastGuard autocast(globals.device().type(), plan.bf16, torch::kBFloat16);
-      out.unmasked = model->vision->forward(globals);
+      out.unmasked = model->vision->forward(embedded_globals());
       out.teacher = detached(out.unmasked);
       break;
     }
@@ -104,16 +110,18 @@ StepForwards run_forwards(const StepPlan& plan, model::TipsModel& model, const T
     }
   }
   compat::AutocastGuard autocast(globals.device().type(), plan.bf16, torch::kBFloat16);
-  std::vector<torch::Tensor> crops, crop_masks;
-  if (plan.masked_student) crops.push_back(globals), crop_masks.push_back(b.masks.flatten(0, 1));
-  if (plan.local_student) crops.push_back(b.local_crops.flatten(0, 1)), crop_masks.push_back(torch::Tensor());
+  std::vector<model::PatchTokens> crops;
+  std::vector<torch::Tensor> crop_masks;
+  if (plan.masked_student) crops.push_back(embedded_globals()), crop_masks.push_back(b.masks.flatten(0, 1));
+  if (plan.local_student)
+    crops.push_back(model->vision->embed(b.local_crops.flatten(0, 1))), crop_masks.push_back(torch::Tensor());
   if (!crops.empty()) {
     auto outs = model->vision->forward_multi(crops, crop_masks);
     size_t i = 0;
     if (plan.masked_student) out.masked = outs[i++];
     if (plan.local_student) out.local = outs[i++];
   }
-  if (plan.unmasked_student && !out.unmasked.cls1.defined()) out.unmasked = model->vision->forward(globals);
+  if (plan.unmasked_student && !out.unmasked.cls1.defined()) out.unmasked = model->vision->forward(embedded_globals());
   text_forwards(plan, model, b, out);
   return out;
 }

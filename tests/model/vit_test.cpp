@@ -211,6 +211,35 @@ TEST(VisionTransformer, ForwardMultiEqualsSeparateForwards) {
   }
 }
 
+// One patch embedding feeding an unmasked and a masked forward (as the trainer's global crops do) gives those
+// forwards' outputs bit for bit, and the patch projection's gradient of the two forwards made from the images
+// separately (float64, so that the order of the sums does not show).
+TEST(VisionTransformer, SharedPatchEmbeddingEqualsSeparateForwards) {
+  VisionTransformer vit(tiny_config());
+  vit->to(torch::kDouble);
+  const auto img = torch::rand({2, 3, 6, 6}, torch::kDouble);
+  const auto mask = torch::rand({2, 9}) < 0.5;
+  const auto loss = [](const VisionOutput& a, const VisionOutput& b) {
+    return (a.patches * a.patches).sum() + (b.cls1 * b.patches.mean(1)).sum();
+  };
+  const auto tokens = vit->embed(img);
+  EXPECT_EQ(tokens.grid_h, 3);
+  const VisionOutput shared_plain = vit->forward(tokens), shared_masked = vit->forward(tokens, mask);
+  loss(shared_plain, shared_masked).backward();
+  const auto shared_grad = vit->patch_embed->proj->weight.grad().clone();
+  vit->zero_grad();
+  const VisionOutput plain = vit->forward(img), masked = vit->forward(img, mask);
+  loss(plain, masked).backward();
+  EXPECT_TRUE(torch::equal(shared_plain.patches, plain.patches));
+  EXPECT_TRUE(torch::equal(shared_masked.patches, masked.patches));
+  EXPECT_TRUE(torch::allclose(shared_grad, vit->patch_embed->proj->weight.grad(), 1e-12, 1e-12));
+  EXPECT_GT(shared_grad.abs().max().item<double>(), 0.0);
+  const auto multi = vit->forward_multi(std::vector<tips::model::PatchTokens>{tokens, tokens}, {mask, {}});
+  EXPECT_TRUE(torch::equal(multi[0].patches, masked.patches));
+  EXPECT_TRUE(torch::equal(multi[1].patches, plain.patches));
+  EXPECT_THROW(vit->forward(tips::model::PatchTokens{tokens.rows, 2, 2}), c10::Error);  // 9 rows, 2x2 grid
+}
+
 TEST(VisionTransformer, MaskTokenReplacesExactlyTheMaskedPatches) {
   VisionTransformer vit(tiny_config());
   vit->eval();

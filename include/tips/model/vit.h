@@ -49,6 +49,14 @@ class PatchEmbedImpl : public torch::nn::Cloneable<PatchEmbedImpl> {
 };
 TORCH_MODULE(PatchEmbed);
 
+// Crops through the patch projection, before any masking: (B, h*w, D) rows on an h x w grid. One embedding can feed
+// several forwards of the same images (the unmasked and the masked global crops): their gradients then meet before
+// the projection, whose backward runs once.
+struct PatchTokens {
+  torch::Tensor rows;  // (B, h*w, D)
+  int64_t grid_h = 0, grid_w = 0;
+};
+
 // Resizes a stored position table (1, 1 + G*G, D) to a grid of h x w patches: the CLS row is kept, the patch
 // part is resized with bilinear interpolation, antialias on, align_corners off (half/bf16 tables are resized
 // in float32; the result has the table's dtype). Returns (1, 1 + h*w, D); the table itself when (h, w) == (G, G).
@@ -64,15 +72,23 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   // dense_readouts: also return value_patches (the last block's attention replaced by proj(v)) and
   // penultimate_patches (the evaluation's alternative patch readouts).
   VisionOutput forward(const torch::Tensor& images, const torch::Tensor& patch_mask = {}, bool dense_readouts = false);
+  // The same from the crops' patch embeddings (embed()): forward(images, m) == forward(embed(images), m).
+  VisionOutput forward(const PatchTokens& patches, const torch::Tensor& patch_mask = {}, bool dense_readouts = false);
 
-  // One batched forward per distinct crop size (never a per-sample loop): crops[i] is (B_i, 3, H_i, W_i),
-  // masks[i] is undefined or (B_i, N_i). Crops of equal (H, W) are concatenated into one forward.
+  // images (B, 3, H, W) -> their patch embeddings on the (H/p) x (W/p) grid.
+  PatchTokens embed(const torch::Tensor& images);
+
+  // One batched forward per distinct grid (never a per-sample loop): crops[i] is (B_i, 3, H_i, W_i) images or
+  // their embed(), masks[i] is undefined or (B_i, N_i). Crops of equal grids are concatenated into one forward.
   // Returns outputs in the same order as `crops`.
   std::vector<VisionOutput> forward_multi(const std::vector<torch::Tensor>& crops,
+                                          const std::vector<torch::Tensor>& masks = {});
+  std::vector<VisionOutput> forward_multi(const std::vector<PatchTokens>& crops,
                                           const std::vector<torch::Tensor>& masks = {});
 
   // Tokens before the blocks: [CLS1 + pos0, CLS2, patches + pos] (B, 2 + N, D). Exposed for tests/probes.
   torch::Tensor prepare_tokens(const torch::Tensor& images, const torch::Tensor& patch_mask = {});
+  torch::Tensor prepare_tokens(const PatchTokens& patches, const torch::Tensor& patch_mask = {});
 
   const VisionConfig& config() const { return cfg_; }
   // Index of the block a parameter name belongs to (for layer-wise lr decay): -1 embeddings

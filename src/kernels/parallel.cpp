@@ -2,13 +2,14 @@
 // that ATen's inline OpenMP loop below really forks onto the intra-op threads that at::set_num_threads sizes.
 #include <ATen/Parallel.h>
 
-#include <algorithm>
 #include <atomic>
 
 #include "parallel_impl.h"
 #include "tips/kernels/cpu_kernels.h"
 
-#if AT_PARALLEL_OPENMP && !defined(_OPENMP)
+// A build that lost the flags by mistake stops here; src/CMakeLists.txt says TIPS_KERNELS_WITHOUT_OPENMP (and warns)
+// only where the compiler has no OpenMP at all.
+#if AT_PARALLEL_OPENMP && !defined(_OPENMP) && !TIPS_KERNELS_WITHOUT_OPENMP
 #error "src/kernels/parallel.cpp needs OpenMP: LibTorch's at::parallel_for would run the kernels on one thread"
 #endif
 

@@ -64,7 +64,7 @@ struct TrainConfig {
   int64_t eval_every = 0;             // 0 = only at the end
   NanPolicy nan_policy = NanPolicy::kSkip;
   int64_t max_nan_skips = 20;         // consecutive skipped steps before giving up
-  int64_t threads = 0;                // intra-op threads; 0 = LibTorch default
+  int64_t threads = 0;                // intra-op threads; 0 = LibTorch default (OpenBLAS: StepPlan::blas_threads)
   // Start from existing weights (train/weights.h): a `tips train` checkpoint, a folder with the official .npz pair
   // or a .safetensors file. Step 0, a fresh optimizer and schedule; position tables resized; strict keys and
   // shapes. A checkpoint found by ckpt.resume later wins (an interrupted run continues where it stopped).

@@ -45,9 +45,10 @@ TEST(Koleo, MatchesFloat64Loops) {
   }
 }
 
-// Near collapse (the start of training, where KoLeo matters) float32 cosines cannot rank neighbours: rows 1 and 2
-// sit 0.0100 and 0.01003 from row 0, and their float32 cosines with it round to the same value. The neighbour must
-// still be the nearer one (the float64 loops'): a float32 search took the first of the tie, row 1 (tried).
+// Near collapse (the start of training, where KoLeo matters) float32 cosines cannot rank neighbours: rows 2 and 1
+// sit 0.010000 and 0.010003 from row 0, and their float32 cosines with it round to the same value. The neighbour
+// must still be the nearer one, row 2 (the float64 loops'): a float32 search took the first of the tie, row 1
+// (tried).
 TEST(Koleo, NearCollapsedRowsFindTheirTrueNearestNeighbour) {
   const auto x = torch::tensor({{1.0F, 0.0F, 0.0F}, {1.0F, 0.0F, 0.010003F}, {1.0F, 0.01F, 0.0F}});
   const double want = reference_koleo(x.to(torch::kDouble), 1e-8);

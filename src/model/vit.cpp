@@ -118,9 +118,10 @@ torch::Tensor VisionTransformerImpl::prepare_tokens(const torch::Tensor& images,
 
 torch::Tensor VisionTransformerImpl::prepare_tokens(const PatchTokens& patches, const torch::Tensor& patch_mask) {
   auto x = patches.rows;  // (B, N, D)
-  const int64_t B = x.size(0);
-  TORCH_CHECK(x.dim() == 3 && x.size(1) == patches.grid_h * patches.grid_w, "VisionTransformer: patch rows ", x.sizes(),
-              " do not fill a ", patches.grid_h, "x", patches.grid_w, " grid");
+  TORCH_CHECK(x.defined() && x.dim() == 3 && x.size(1) == patches.grid_h * patches.grid_w,
+              "VisionTransformer: patch rows ", x.defined() ? x.sizes() : torch::IntArrayRef{}, " do not fill a ",
+              patches.grid_h, "x", patches.grid_w, " grid");
+  const int64_t B = x.size(0);  // after the check: an undefined or flat tensor has no batch size to read
   if (patch_mask.defined()) {
     TORCH_CHECK(patch_mask.scalar_type() == torch::kBool && patch_mask.sizes() == x.sizes().slice(0, 2),
                 "VisionTransformer: patch_mask must be bool (B, N) = ", x.sizes().slice(0, 2), ", got ",

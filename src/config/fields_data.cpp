@@ -118,6 +118,13 @@ void visit_eval(V& v, C& c) {
   v.field("seg_readouts", c.seg_readouts,
           "patch features for segmentation: value (MaskCLIP value trick, the official protocol) | final | "
           "penultimate; the first gives the seg/* figures, the others seg/<readout>/*");
+  v.field("probe_manifest", c.probe_manifest,
+          "canvases with label maps the dense linear probe is fitted on (scored on seg_manifest: probe/*); "
+          "\"\" = no probe");
+  v.field("probe_images", c.probe_images, "canvases of probe_manifest the probe is fitted on");
+  v.field("probe_readout", c.probe_readout, "patch features of the probe: final | value | penultimate");
+  v.field("probe_weight_decay", c.probe_weight_decay, "L2 penalty of the probe's weights (standardised features)");
+  v.field("probe_iterations", c.probe_iterations, "L-BFGS iterations of the probe's fit, at most");
   v.choice("seg_mode", c.seg_mode, kSegNames, "one pass or sliding window");
   v.field("image_size", c.image_size, "evaluation resolution (pixels)");
   v.field("slide_window", c.slide_window, "sliding window side (pixels)");
@@ -143,6 +150,10 @@ void visit_eval(V& v, C& c) {
   v.check("image_size", c.image_size >= 1, "must be >= 1");
   v.check("seg_readouts", eval::valid_readouts(c.seg_readouts),
           "a non-empty list of distinct names among value, final, penultimate");
+  v.check("probe_images", c.probe_images >= 1, "must be >= 1");
+  v.check("probe_readout", eval::valid_readouts({c.probe_readout}), "one of value, final, penultimate");
+  v.check("probe_weight_decay", c.probe_weight_decay >= 0, "must be >= 0");
+  v.check("probe_iterations", c.probe_iterations >= 1, "must be >= 1");
   v.check("slide_stride", c.slide_stride >= 1 && c.slide_stride <= c.slide_window, "need 1 <= stride <= window");
   v.check("knn_k", c.knn_k >= 1, "must be >= 1");
   v.check("knn_temperature", c.knn_temperature > 0, "must be > 0");

@@ -1,6 +1,5 @@
 #include "tips/eval/evaluator.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -10,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "tips/core/error.h"
 #include "tips/core/log.h"
@@ -17,6 +17,7 @@
 #include "tips/eval/encoders.h"
 #include "tips/eval/eval_set.h"
 #include "tips/eval/knn.h"
+#include "tips/eval/linear_probe.h"
 #include "tips/eval/prompts.h"
 #include "tips/eval/retrieval.h"
 #include "tips/eval/seg_scorer.h"
@@ -220,7 +221,10 @@ EvalResults run_evaluations(Encoders& enc, const EvalConfig& cfg, const std::str
     t0 = std::chrono::steady_clock::now();
     evaluate_retrieval(enc, split, feats, cfg, res);
     res.seconds["retrieval"] = seconds_since(t0);
+    if (!cfg.probe_manifest.empty()) evaluate_linear_probe(enc, cfg, static_cast<int64_t>(class_names.size()), res);
   }
+  if (!cfg.probe_manifest.empty() && cfg.seg_manifest.empty())
+    spdlog::warn("eval: the dense linear probe is off: it is scored on eval.seg_manifest, which is empty");
   if (!cfg.cls_manifest.empty()) {
     auto t0 = std::chrono::steady_clock::now();
     const auto split = read_eval_manifest(cfg.cls_manifest, cfg.max_images);

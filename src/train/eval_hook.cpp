@@ -24,6 +24,7 @@ Trainer::EvalHook make_eval_hook(const config::RunConfig& cfg) {
   drop_missing(eval_cfg.seg_manifest, "seg_manifest");
   drop_missing(eval_cfg.cls_manifest, "cls_manifest");
   drop_missing(eval_cfg.knn_bank_manifest, "knn_bank_manifest");
+  drop_missing(eval_cfg.probe_manifest, "probe_manifest");
   const auto tok = data::Tokenizer::load(cfg.text.tokenizer);
   const std::string run_dir = cfg.train.run_dir;
   const int64_t max_len = cfg.text.max_len;

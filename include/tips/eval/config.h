@@ -26,6 +26,13 @@ struct EvalConfig {
   // Patch readouts for segmentation, the first one headline: value (MaskCLIP value trick in the last block, the
   // official protocol), final (the output patch tokens), penultimate (the tokens entering the last block).
   std::vector<std::string> seg_readouts{"value", "final", "penultimate"};
+  // The dense linear probe (linear_probe.h), scored on seg_manifest: fitted on the first probe_images canvases
+  // (with label maps) of probe_manifest, "" = no probe.
+  std::string probe_manifest;
+  int64_t probe_images = 1000;
+  std::string probe_readout = "final";
+  double probe_weight_decay = 1e-5;  // chosen on the demo's val split (docs/results.md)
+  int64_t probe_iterations = 500;    // L-BFGS iterations at most
   SegMode seg_mode = SegMode::kWhole;
   int64_t image_size = 112;                 // evaluation resolution (pixels)
   int64_t slide_window = 448;

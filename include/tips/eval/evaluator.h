@@ -6,6 +6,7 @@
 //   seg_manifest       canvases + label maps + captions  -> segmentation, retrieval
 //   cls_manifest       single items + labels             -> zero-shot classification, kNN queries
 //   knn_bank_manifest  single items + labels             -> kNN bank
+//   probe_manifest     canvases + label maps             -> the dense linear probe's fit (scored on seg_manifest)
 // An empty path skips its evaluations. Every split is capped at max_images (file order).
 //
 // Segmentation (seg_scorer.h has the protocols): the headline figures ignore the background pixels, as ADE150 does:
@@ -15,6 +16,10 @@
 // predicting background everywhere), and with background_score >= -1 a constant background cosine
 // (seg/miou_bg_const). The first of seg_readouts gives these names; every further readout the same figures under
 // seg/<readout>/ (whole mode only).
+//
+// With probe_manifest set, the dense linear probe (linear_probe.h) adds probe/<name>: the same figures with the
+// background as a class, from a linear classifier fitted on frozen patch tokens instead of the text prompts
+// (skipped with a warning when seg_manifest is empty).
 //
 // Other metric names (fractions in [0, 1]): cls/top1, cls/top5, retrieval/<field>/{i2t,t2i}_r{1,5,10}, knn/top1,
 // knn/top5.

@@ -418,6 +418,9 @@ void section_eval(std::ostringstream& md, const Inputs& in, std::vector<std::str
       "object classes only, argmax over them; as ADE150");
   row("seg/object_pixel_acc", "zero-shot segmentation, item pixels given their class (headline)",
       "argmax over the object classes alone; chance = 1 / classes");
+  row("probe/object_pixel_acc", "dense linear probe, item pixels given their class",
+      "a linear classifier fitted on frozen patch tokens (eval.probe_*): what the patches know, text aside");
+  row("probe/obj_miou", "dense linear probe mIoU, background ignored", "the same probe");
   const double bg = metric(m, "seg/miou_all_background");
   row("seg/miou", "zero-shot segmentation mIoU",
       std::isfinite(bg) ? "all-background baseline: " + pct(bg) + " %" : "");

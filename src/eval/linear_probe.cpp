@@ -17,7 +17,7 @@ namespace tips::eval {
 
 namespace {
 
-// Mean soft cross-entropy of the standardised rows plus the weight decay term (bias free).
+// Mean soft cross-entropy of the standardised rows plus the weight decay term (the bias unpenalised).
 torch::Tensor probe_loss(const torch::Tensor& z, const torch::Tensor& targets, const torch::Tensor& weight,
                          const torch::Tensor& bias, double weight_decay) {
   const auto log_p = torch::log_softmax(torch::addmm(bias, z, weight.t()), 1);

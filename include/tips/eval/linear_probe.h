@@ -7,9 +7,9 @@
 // The probe here, simpler than DINOv2's (no augmentation, no learning-rate grid):
 //   - targets: each patch's class shares (background first), the oracle's per-patch fractions (oracle.h);
 //   - features: one readout's patch tokens, standardised per channel with the training rows' mean and std;
-//   - fit: softmax regression, mean soft cross-entropy + weight_decay / 2 * |W|^2 (bias free), a convex objective
-//     solved by L-BFGS in float64 from zero weights (deterministic; at most max_iterations, fewer when every
-//     gradient entry falls below gradient_tolerance);
+//   - fit: softmax regression, mean soft cross-entropy + weight_decay / 2 * |W|^2 (the bias unpenalised), a convex
+//     objective solved by L-BFGS in float64 from zero weights (deterministic; at most max_iterations, fewer when
+//     every gradient entry falls below gradient_tolerance);
 //   - scoring: the logits of every patch go through the same bilinear upsampling and SegScorer as the zero-shot
 //     scores, with the background as class 0.
 //
@@ -21,7 +21,6 @@
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <vector>
 
 #include "tips/eval/config.h"
 #include "tips/eval/encoders.h"

@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "tips/core/error.h"
 #include "tips/eval/eval_set.h"

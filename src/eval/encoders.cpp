@@ -3,7 +3,19 @@
 #include <algorithm>
 #include <utility>
 
+#include "tips/core/error.h"
+
 namespace tips::eval {
+
+void for_each_encoded_batch(Encoders& enc, const EvalSplit& split, int64_t batch_size, int64_t image_size,
+                            bool dense_readouts, const EncodedBatchFn& on_batch) {
+  const auto n = static_cast<int64_t>(split.records.size());
+  if (n == 0) throw DataError("eval split " + split.manifest + " has no records", "check the manifest");
+  for (int64_t b = 0; b < n; b += batch_size) {
+    const auto images = load_images(split.records, b, std::min(n, b + batch_size), image_size).to(enc.device());
+    on_batch(b, images, enc.encode_images(images, dense_readouts));
+  }
+}
 
 TowerEncoders::TowerEncoders(model::VisionTransformer vision, model::TextEncoder text, const data::Tokenizer& tok,
                              int64_t max_len, torch::Device device, int64_t batch_size)

@@ -42,18 +42,14 @@ struct GlobalFeatures {
 
 // One forward per batch of `split`; `on_batch(begin, images, out)` sees every batch (images on the device).
 GlobalFeatures scan_split(Encoders& enc, const EvalSplit& split, const EvalConfig& cfg, bool dense_readouts,
-                          const std::function<void(int64_t, const torch::Tensor&, const model::VisionOutput&)>& on_batch) {
+                          const EncodedBatchFn& on_batch) {
   std::vector<torch::Tensor> c1, c2;
-  const auto n = static_cast<int64_t>(split.records.size());
-  for (int64_t b = 0; b < n; b += cfg.batch_size) {
-    const auto images =
-        load_images(split.records, b, std::min(n, b + cfg.batch_size), cfg.image_size).to(enc.device());
-    const auto out = enc.encode_images(images, dense_readouts);
-    c1.push_back(image_embedding(out, ClsToken::kCls1).cpu());
-    c2.push_back(image_embedding(out, ClsToken::kCls2).cpu());
-    if (on_batch) on_batch(b, images, out);
-  }
-  if (c1.empty()) throw DataError("eval split " + split.manifest + " has no records", "check the manifest");
+  for_each_encoded_batch(enc, split, cfg.batch_size, cfg.image_size, dense_readouts,
+                         [&](int64_t begin, const torch::Tensor& images, const model::VisionOutput& out) {
+                           c1.push_back(image_embedding(out, ClsToken::kCls1).cpu());
+                           c2.push_back(image_embedding(out, ClsToken::kCls2).cpu());
+                           if (on_batch) on_batch(begin, images, out);
+                         });
   return {torch::cat(c1), torch::cat(c2)};
 }
 

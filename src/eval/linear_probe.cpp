@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <limits>
@@ -34,13 +33,10 @@ torch::Tensor standardise(const LinearProbe& probe, const torch::Tensor& feature
 // tokens (b, N, D) on the CPU.
 void scan_probe_split(Encoders& enc, const EvalSplit& split, const EvalConfig& cfg, SegReadout readout,
                       const std::function<void(int64_t, const torch::Tensor&)>& on_batch) {
-  const auto n = static_cast<int64_t>(split.records.size());
-  if (n == 0) throw DataError("eval split " + split.manifest + " has no records", "check the manifest");
-  for (int64_t b = 0; b < n; b += cfg.batch_size) {
-    const auto images = load_images(split.records, b, std::min(n, b + cfg.batch_size), cfg.image_size).to(enc.device());
-    const auto out = enc.encode_images(images, /*dense_readouts=*/readout != SegReadout::kFinal);
-    on_batch(b, segmentation_features(out, readout).to(torch::kCPU, torch::kFloat));
-  }
+  for_each_encoded_batch(enc, split, cfg.batch_size, cfg.image_size, /*dense_readouts=*/readout != SegReadout::kFinal,
+                         [&](int64_t begin, const torch::Tensor&, const model::VisionOutput& out) {
+                           on_batch(begin, segmentation_features(out, readout).to(torch::kCPU, torch::kFloat));
+                         });
 }
 
 }  // namespace

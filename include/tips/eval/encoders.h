@@ -11,10 +11,12 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "tips/data/tokenizer.h"
+#include "tips/eval/eval_set.h"
 #include "tips/model/text_encoder.h"
 #include "tips/model/vit.h"
 
@@ -31,6 +33,13 @@ class Encoders {
   virtual int64_t patch_size() const = 0;
   virtual torch::Device device() const = 0;
 };
+
+// Every record of `split` through the image encoder, `batch_size` at a time in file order, at image_size x
+// image_size: on_batch(begin, images (b, 3, S, S) on enc.device(), their features). Throws DataError for a split
+// without records.
+using EncodedBatchFn = std::function<void(int64_t, const torch::Tensor&, const model::VisionOutput&)>;
+void for_each_encoded_batch(Encoders& enc, const EvalSplit& split, int64_t batch_size, int64_t image_size,
+                            bool dense_readouts, const EncodedBatchFn& on_batch);
 
 // The two towers of a model and its tokenizer. Both towers are in eval mode while this object lives, and get
 // their training flags back when it goes. The towers must already live on `device`. Texts are embedded

@@ -33,6 +33,8 @@ tips::cli::Registrar reg("data fashion-mosaic", "generate the Fashion-MNIST mosa
   app.add_option("--threads", o->threads, "worker threads (0 = all cores)")->capture_default_str();
   app.add_option("--png-compression", o->png_compression, "PNG compression level 0..9")->capture_default_str();
   app.add_flag("--force", o->force, "regenerate even when meta.json matches");
+  app.add_flag("--class-colors", o->class_colors,
+               "a diagnostic: every item in its class's colour, so that colour alone tells the class (not the demo)");
   app.add_flag_callback("--web-noisy-captions", [o] { o->captions = tips::data::CaptionStyle::web_noisy(); },
                         "the version-1 caption style: colours everywhere, alt-text about a random item, 10 % wrong, "
                         "25 % generic (caption options given with it still change their part)");

@@ -69,6 +69,7 @@ MosaicLayout layout_for(const MosaicOptions& o) {
   layout.max_items = o.max_items;
   layout.threshold = o.label_threshold;
   layout.placement = o.placement;
+  layout.class_colors = o.class_colors;
   if (!(o.min_items >= 1 && o.min_items <= o.max_items))
     throw DataError("fashion mosaic: items per canvas " + std::to_string(o.min_items) + ".." + std::to_string(o.max_items) +
                         " is not a range of at least 1",
@@ -120,9 +121,13 @@ MosaicCanvasSpec draw_canvas(const MosaicLayout& layout, const FashionMnist& poo
     MosaicItem item;
     item.source_index = single && single_source >= 0 ? single_source % pool.size() : rng.randint(0, pool.size());
     item.label = pool.labels[item.source_index];
-    do {  // a green item on a dark green background would be nearly invisible
-      item.color = static_cast<int>(rng.randint(0, kMosaicColors.size()));
-    } while (same_hue(item.color, spec.background));
+    if (layout.class_colors) {
+      item.color = static_cast<int>(item.label);  // kMosaicColors has one colour per class
+    } else {
+      do {  // a green item on a dark green background would be nearly invisible
+        item.color = static_cast<int>(rng.randint(0, kMosaicColors.size()));
+      } while (same_hue(item.color, spec.background));
+    }
     if (single) {
       item.size = rng.randint(std::max(layout.item_min, layout.item_max * 3 / 4), layout.item_max + 1);
       item.x = item.y = (layout.canvas - item.size) / 2;

@@ -59,6 +59,7 @@ json meta_of(const MosaicOptions& o) {
   if (o.min_items != d.min_items || o.max_items != d.max_items)
     meta["items"] = json{{"min", o.min_items}, {"max", o.max_items}};
   if (o.label_threshold != d.label_threshold) meta["label_threshold"] = o.label_threshold;
+  if (o.class_colors) meta["class_colors"] = true;
   return meta;
 }
 

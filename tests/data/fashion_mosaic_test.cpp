@@ -449,6 +449,56 @@ TEST(FashionMosaic, GridPlacementFillsDistinctCells) {
   EXPECT_THROW(td::layout_for(bad), tips::DataError);
 }
 
+// The class-colour diagnostic: each item painted in its class's colour (opaque pixels exactly that RGB), every
+// class its own colour, the same placements otherwise drawn as usual; the option is recorded in meta.json.
+TEST(FashionMosaic, ClassColorsPaintEachItemInItsClasssColour) {
+  const auto pool = synthetic_pool(30, 4);
+  td::MosaicLayout layout;
+  layout.canvas = 64;
+  layout.item_min = layout.item_max = 28;
+  layout.class_colors = true;
+  std::set<int64_t> labels_seen;
+  for (uint64_t seed = 0; seed < 25; ++seed) {
+    SCOPED_TRACE(seed);
+    tips::rng::SplitMix r(seed);
+    const auto spec = td::draw_canvas(layout, pool, /*single=*/seed % 5 == 0, -1, r);
+    std::vector<uint8_t> rgb, map;
+    td::render_canvas(layout, spec, pool, rgb, map);
+    for (const auto& it : spec.items) {
+      EXPECT_EQ(it.color, it.label);
+      labels_seen.insert(it.label);
+    }
+    const auto& top = spec.items.back();
+    const auto& want = td::kMosaicColors[static_cast<size_t>(top.label)];
+    int opaque = 0;
+    for (int y = 0; y < 28; ++y)
+      for (int x = 0; x < 28; ++x) {
+        if (pool.image(top.source_index)[y * 28 + x] != 255) continue;
+        const int64_t p = (top.y + y) * 64 + top.x + x;
+        ++opaque;
+        EXPECT_EQ(rgb[p * 3 + 0], want.r);
+        EXPECT_EQ(rgb[p * 3 + 1], want.g);
+        EXPECT_EQ(rgb[p * 3 + 2], want.b);
+      }
+    EXPECT_GT(opaque, 0);
+  }
+  EXPECT_EQ(labels_seen.size(), 10u);
+  std::set<std::string> names;
+  for (const auto& c : td::kMosaicColors) names.insert(c.name);
+  EXPECT_EQ(names.size(), 10u);  // ten distinct colours: the colour names the class
+
+  Generated g;
+  auto o = g.opts;
+  o.class_colors = true;
+  td::generate_fashion_mosaic(o);
+  EXPECT_TRUE(contains(slurp(o.out_dir + "/meta.json"), "\"class_colors\""));
+  EXPECT_TRUE(td::layout_for(o).class_colors);
+  auto plain = g.opts;  // off by default, and then not recorded
+  plain.out_dir = g.dir / "plain";
+  td::generate_fashion_mosaic(plain);
+  EXPECT_FALSE(contains(slurp(plain.out_dir + "/meta.json"), "class_colors"));
+}
+
 TEST(FashionMosaic, DeterministicFromSeedAndSkipsWhenUpToDate) {
   Generated g;
   auto o = g.opts;

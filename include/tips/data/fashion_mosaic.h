@@ -52,6 +52,7 @@ inline constexpr std::array<NamedColor, 10> kMosaicColors{{{"red", 230, 40, 40},
                                                            {"white", 245, 245, 245},
                                                            {"gray", 150, 150, 150},
                                                            {"cyan", 40, 210, 220}}};
+static_assert(kMosaicColors.size() == kFashionNumClasses, "MosaicLayout::class_colors gives each class one colour");
 
 // Canvas backgrounds: a dark base colour, plain or with low-amplitude noise texture.
 struct NamedBackground {
@@ -126,6 +127,10 @@ struct MosaicLayout {
   int threshold = 64;          // item pixels above this (0..255, after resize) get the class in the label map
   MosaicPlacement placement = MosaicPlacement::kFree;
   int64_t grid_cells = 2;      // kGrid: cells per side (max_items <= grid_cells^2)
+  // Each item takes its class's colour (kMosaicColors[label]) instead of a random one. A diagnostic, not the demo:
+  // colour alone then tells the class, so recognising the items costs the model nothing and what is left to learn
+  // is whether the patch tokens line up with the class names.
+  bool class_colors = false;
 };
 
 // Draws a multi-item canvas (single == false) or one centred item (single == true) from `pool`.
@@ -191,6 +196,7 @@ struct MosaicOptions {
   int64_t min_items = 1;              // items per multi-item canvas
   int64_t max_items = 4;
   int label_threshold = 64;           // item pixels brighter than this (0..255) get the item's class in the label map
+  bool class_colors = false;          // MosaicLayout::class_colors
   uint64_t seed = 0;
   int64_t threads = 0;                // 0 = hardware concurrency
   int png_compression = 1;            // cv::IMWRITE_PNG_COMPRESSION 0..9

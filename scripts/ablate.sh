@@ -32,20 +32,9 @@ results=$out/results.jsonl
 : > "$results"
 for seed in "${seeds[@]}"; do
   for row in "${rows[@]}"; do
-    cfg="configs/ablations/$row.yaml"
-    run="$out/${row#+}_s$seed"
     # shellcheck disable=SC2086
-    /usr/bin/time -f "%e %M" -o "$run.time" bash scripts/train_local.sh "$tips" -c "$cfg" train.seed="$seed" \
-      train.run_dir="$run" $data_set ${ABLATE_SET:-} \
-      || { echo "ablate: $row seed $seed failed" >&2; exit 1; }
-    ckpt=$(ls -1 "$run"/checkpoints/step_*.ckpt | sort | tail -n 1)
-    # shellcheck disable=SC2086
-    "$tips" eval -c "$cfg" train.run_dir="$run" $data_set ${ABLATE_SET:-} --checkpoint "$ckpt" --out "$run/eval" > /dev/null
-    read -r secs kb < "$run.time"
-    # One JSON object per line: eval.json and run_info.json are pretty-printed, so their newlines go. The median
-    # step time is taken by `tips ablation-table` from $run/metrics.jsonl ("run_dir").
-    info=$(tr -d '\n' 2>/dev/null < "$run/run_info.json" || echo null)
-    echo "{\"row\": \"$row\", \"seed\": $seed, \"train_s\": $secs, \"peak_rss_mb\": $((kb / 1024)), \"run_dir\": \"$run\", \"run_info\": ${info:-null}, \"eval\": $(tr -d '\n' < "$run/eval/eval.json")}" >> "$results"
+    bash scripts/run_row.sh "$tips" "$results" "$row" "$seed" "$out/${row#+}_s$seed" "configs/ablations/$row.yaml" \
+      $data_set ${ABLATE_SET:-}
   done
 done
 "$tips" ablation-table "$results" > "$out/results.md"

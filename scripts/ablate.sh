@@ -11,10 +11,7 @@
 #        configs' data, tokenizer and evaluation paths follow it (the class-colour diagnostic, docs/results.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir=${BUILD_DIR:-build}
-tips="$build_dir/tips"
-[ -x "$tips" ] || { bash scripts/install_deps.sh; cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release;
-                    cmake --build "$build_dir" --target tips_cli; }
+tips=$(bash scripts/tips_binary.sh)
 read -r data data_flags <<< "${ABLATE_DATA:-data/fashion_mosaic}"
 # shellcheck disable=SC2086
 bash scripts/demo_data.sh "$tips" "$data" $data_flags

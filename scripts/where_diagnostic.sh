@@ -14,10 +14,7 @@
 # Usage: scripts/where_diagnostic.sh [seeds...]   (default: 0)   WHERE_OUT=runs/where, WHERE_SET="train.steps=600"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir=${BUILD_DIR:-build}
-tips="$build_dir/tips"
-[ -x "$tips" ] || { bash scripts/install_deps.sh; cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release;
-                    cmake --build "$build_dir" --target tips_cli; }
+tips=$(bash scripts/tips_binary.sh)
 data=data/fashion_mosaic_cc
 bash scripts/demo_data.sh "$tips" "$data" --class-colors
 paths=("text.tokenizer=$data/tokenizer.model" "data.path=$data/train_all.jsonl" "eval.seg_manifest=$data/test.jsonl"

@@ -129,7 +129,8 @@ struct MosaicLayout {
   int64_t grid_cells = 2;      // kGrid: cells per side (max_items <= grid_cells^2)
   // Each item takes its class's colour (kMosaicColors[label]) instead of a random one. A diagnostic, not the demo:
   // colour alone then tells the class, so recognising the items costs the model nothing and what is left to learn
-  // is whether the patch tokens line up with the class names.
+  // is whether the patch tokens line up with the class names. The background may then share an item's hue (a blue
+  // item on dark blue), which random colours avoid.
   bool class_colors = false;
 };
 

@@ -450,8 +450,8 @@ TEST(FashionMosaic, GridPlacementFillsDistinctCells) {
 }
 
 // The class-colour diagnostic: each item painted in its class's colour (opaque pixels exactly that RGB), every
-// class its own colour, the same placements otherwise drawn as usual; the option is recorded in meta.json.
-TEST(FashionMosaic, ClassColorsPaintEachItemInItsClasssColour) {
+// class its own colour; the option is recorded in meta.json only when set.
+TEST(FashionMosaic, ClassColorsPaintEachItemInTheColourOfItsClass) {
   const auto pool = synthetic_pool(30, 4);
   td::MosaicLayout layout;
   layout.canvas = 64;

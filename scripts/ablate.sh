@@ -15,12 +15,8 @@ tips=$(bash scripts/tips_binary.sh)
 read -r data data_flags <<< "${ABLATE_DATA:-data/fashion_mosaic}"
 # shellcheck disable=SC2086
 bash scripts/demo_data.sh "$tips" "$data" $data_flags
-data_set=""
-if [ "$data" != data/fashion_mosaic ]; then
-  data_set="text.tokenizer=$data/tokenizer.model data.path=$data/train_all.jsonl eval.seg_manifest=$data/test.jsonl"
-  data_set+=" eval.cls_manifest=$data/single_test.jsonl eval.probe_manifest=$data/train.jsonl"
-  data_set+=" eval.knn_bank_manifest=$data/single_train.jsonl"
-fi
+data_set=()
+[ "$data" = data/fashion_mosaic ] || mapfile -t data_set < <(bash scripts/data_overrides.sh "$data")
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
 rows=(${ABLATE_ROWS:-tips_v1 +ibotpp +captions +head_ema +patch_text})
 out=${ABLATE_OUT:-runs/ablations}
@@ -31,7 +27,7 @@ for seed in "${seeds[@]}"; do
   for row in "${rows[@]}"; do
     # shellcheck disable=SC2086
     bash scripts/run_row.sh "$tips" "$results" "$row" "$seed" "$out/${row#+}_s$seed" "configs/ablations/$row.yaml" \
-      $data_set ${ABLATE_SET:-}
+      ${data_set[@]+"${data_set[@]}"} ${ABLATE_SET:-}
   done
 done
 "$tips" ablation-table "$results" > "$out/results.md"

@@ -17,9 +17,7 @@ cd "$(dirname "$0")/.."
 tips=$(bash scripts/tips_binary.sh)
 data=data/fashion_mosaic_cc
 bash scripts/demo_data.sh "$tips" "$data" --class-colors
-paths=("text.tokenizer=$data/tokenizer.model" "data.path=$data/train_all.jsonl" "eval.seg_manifest=$data/test.jsonl"
-       "eval.cls_manifest=$data/single_test.jsonl" "eval.probe_manifest=$data/train.jsonl"
-       "eval.knn_bank_manifest=$data/single_train.jsonl")
+mapfile -t paths < <(bash scripts/data_overrides.sh "$data")
 read -r -a extra <<< "${WHERE_SET:-}"
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
 out=${WHERE_OUT:-runs/where}

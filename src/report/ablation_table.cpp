@@ -245,9 +245,8 @@ std::string ablation_markdown(const AblationSummary& s) {
         "pixels: the item pixels given their own class by an argmax over the object classes (chance = 1 / classes). "
         "With a background that covers most pixels, these two read the items; the mIoU mostly reads the background. "
         "Δ: against the first row; \"> 2 sd\" marks an item-pixel difference beyond twice the larger seed std of the "
-        "two rows (needs >= 2 seeds in each). Probe item pixels: the same figure from a linear classifier fitted on "
-        "the "
-        "frozen patch tokens (eval.probe_manifest), what the patches know whether or not they match the text.";
+        "two rows (needs >= 2 seeds in each). Probe item pixels: the same figure from a linear classifier fitted "
+        "on the frozen patch tokens (eval.probe_manifest), what the patches know whether or not they match the text.";
   md << "\nR@1: image-to-text / text-to-image retrieval on the segmentation canvases, averaged over the caption "
         "fields";
   if (s.retrieval_fields.empty()) md << " (none evaluated).";

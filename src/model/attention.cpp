@@ -1,5 +1,7 @@
 #include "tips/model/attention.h"
 
+#include <cmath>
+
 #include "tips/core/compat.h"
 #include "tips/kernels/attention.h"
 #include "tips/kernels/softmax.h"
@@ -54,6 +56,21 @@ torch::Tensor AttentionImpl::forward_values(const torch::Tensor& x) {
   const auto w_v = qkv->weight.narrow(0, 2 * dim_, dim_);
   const auto b_v = qkv->bias.narrow(0, 2 * dim_, dim_);
   return proj(torch::linear(x, w_v, b_v));  // (B, N, D)
+}
+
+torch::Tensor AttentionImpl::cls_contributions(const torch::Tensor& x) {
+  const int64_t B = x.size(0), N = x.size(1), d = dim_ / num_heads_;
+  const auto dtype = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  const auto qkv_rows = torch::linear(x.to(dtype), qkv->weight.to(dtype), qkv->bias.to(dtype))
+                            .view({B, N, 3, num_heads_, d});              // (B, N, 3, H, d)
+  const auto q0 = qkv_rows.select(2, 0).narrow(1, 0, 1).transpose(1, 2);  // (B, H, 1, d)
+  const auto k = qkv_rows.select(2, 1).transpose(1, 2);                   // (B, H, N, d)
+  const auto v = qkv_rows.select(2, 2).transpose(1, 2);                   // (B, H, N, d)
+  const auto weights = torch::softmax(torch::matmul(q0, k.transpose(2, 3)) / std::sqrt(static_cast<double>(d)),
+                                      -1);  // (B, H, 1, N)
+  // Scaling each head's value rows by their weight and projecting the concatenated heads sums the heads' terms.
+  const auto weighted = (v * weights.transpose(2, 3)).transpose(1, 2).reshape({B, N, dim_});
+  return torch::matmul(weighted, proj->weight.to(dtype).t());  // (B, N, D)
 }
 
 TextAttentionImpl::TextAttentionImpl(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {

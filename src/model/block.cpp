@@ -67,6 +67,11 @@ torch::Tensor BlockImpl::forward_values(const torch::Tensor& x) {
   return kernels::scaled_residual(y, ffn(pre_norm(norm2, y)), ls2->gamma);
 }
 
+torch::Tensor BlockImpl::cls_attribution(const torch::Tensor& x) {
+  const auto terms = attn->cls_contributions(pre_norm(norm1, x));
+  return ls1->gamma.to(terms.scalar_type()) * terms;
+}
+
 TextBlockImpl::TextBlockImpl(const TextBlockConfig& cfg) : cfg_(cfg) {
   TORCH_CHECK(cfg.dim > 0 && cfg.num_heads > 0 && cfg.dim % cfg.num_heads == 0, "TextBlockConfig: dim=", cfg.dim,
               " is not divisible by num_heads=", cfg.num_heads);

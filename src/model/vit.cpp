@@ -8,6 +8,7 @@
 #include "tips/core/compat.h"
 #include "tips/core/rng.h"
 #include "tips/model/activation_checkpoint.h"
+#include "tips/model/cls_attribution.h"
 
 namespace tips::model {
 
@@ -143,8 +144,11 @@ VisionOutput VisionTransformerImpl::forward(const PatchTokens& patches, const to
                                             bool dense_readouts) {
   auto x = prepare_tokens(patches, patch_mask);  // (B, 2 + N, D)
   const bool checkpoint = checkpoint_blocks_ && is_training() && torch::GradMode::is_enabled();
-  for (int64_t i = 0; i + 1 < cfg_.depth; ++i)
+  torch::Tensor attribution;  // dense_readouts: every token's attention terms into the first CLS, summed over blocks
+  for (int64_t i = 0; i + 1 < cfg_.depth; ++i) {
+    if (dense_readouts) attribution = i == 0 ? block(i).cls_attribution(x) : attribution + block(i).cls_attribution(x);
     x = checkpoint ? checkpointed_forward(block(i), x, &drop_gen_) : block(i).forward(x, &drop_gen_);
+  }
   BlockImpl& last = block(cfg_.depth - 1);
   VisionOutput out;
   if (dense_readouts) {
@@ -152,8 +156,12 @@ VisionOutput VisionTransformerImpl::forward(const PatchTokens& patches, const to
     out.value_patches = v.narrow(1, 2, v.size(1) - 2);
     const auto pen = norm(x);
     out.penultimate_patches = pen.narrow(1, 2, pen.size(1) - 2);
+    attribution = cfg_.depth == 1 ? last.cls_attribution(x) : attribution + last.cls_attribution(x);
   }
-  x = norm(checkpoint ? checkpointed_forward(last, x, &drop_gen_) : last.forward(x, &drop_gen_));
+  x = checkpoint ? checkpointed_forward(last, x, &drop_gen_) : last.forward(x, &drop_gen_);
+  if (dense_readouts)
+    out.attribution_patches = linearised_layer_norm(norm, x.select(1, 0), attribution.narrow(1, 2, x.size(1) - 2));
+  x = norm(x);
   out.cls1 = x.select(1, 0);
   out.cls2 = x.select(1, 1);
   out.patches = x.narrow(1, 2, x.size(1) - 2);

@@ -105,6 +105,22 @@ TEST(Attention, ValuesPathIsProjOfV) {
   EXPECT_TRUE(torch::equal(attn->forward_values(x2).narrow(1, 0, 2), attn->forward_values(x).narrow(1, 0, 2)));
 }
 
+TEST(Attention, ClsContributionsSumToTheFirstTokensOutput) {
+  Attention attn(6, 2);
+  attn->to(torch::kDouble);
+  const auto x = torch::randn({2, 5, 6}, torch::kDouble);
+  const auto terms = attn->cls_contributions(x);  // (2, 5, 6)
+  ASSERT_EQ(terms.sizes(), x.sizes());
+  // The attention's own output at token 0, minus the projection's bias, is the sum of the terms over the tokens.
+  const auto want = attn->forward(x).select(1, 0) - attn->proj->bias;
+  EXPECT_TRUE(torch::allclose(terms.sum(1), want, 1e-12, 1e-12));
+  // A token's term does not depend on its own index: swapping tokens 3 and 4 swaps their terms.
+  const auto swapped = attn->cls_contributions(x.index({torch::indexing::Slice(), torch::tensor({0, 1, 2, 4, 3})}));
+  EXPECT_TRUE(torch::allclose(swapped.select(1, 3), terms.select(1, 4), 1e-12, 1e-12));
+  // float32 input gives float32 terms (bf16 models are read in float32).
+  EXPECT_EQ(attn->cls_contributions(x.to(torch::kFloat)).scalar_type(), torch::kFloat);
+}
+
 TEST(TextAttention, RegistersMultiheadAttentionNames) {
   TextAttention attn(8, 2);
   std::vector<std::string> names;

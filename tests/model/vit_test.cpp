@@ -124,6 +124,33 @@ TEST(VisionTransformer, OutputShapesSquareAndNonSquare) {
 }
 
 // Full forward against a float64 re-implementation from the spec (no nn modules, explicit softmax).
+// What every token writes into token 0's output through multi-head attention, head by head: for head h,
+// softmax(q_0 k^T / sqrt(d))_j * v_j W_o[:, head h]^T; the heads summed. (B, N, D), no bias.
+torch::Tensor reference_cls_terms(const torch::Tensor& y, const torch::Tensor& w_qkv, const torch::Tensor& b_qkv,
+                                  const torch::Tensor& w_o, int64_t heads) {
+  const int64_t D = y.size(2), d = D / heads;
+  const auto qkv = ref::linear(y, w_qkv, b_qkv);
+  auto terms = torch::zeros_like(y);
+  for (int64_t h = 0; h < heads; ++h) {
+    const auto q0 = qkv.narrow(1, 0, 1).narrow(2, h * d, d), k = qkv.narrow(2, D + h * d, d);
+    const auto v = qkv.narrow(2, 2 * D + h * d, d);
+    const auto a = torch::softmax(torch::matmul(q0, k.transpose(1, 2)) / std::sqrt(static_cast<double>(d)), -1);
+    terms += a.transpose(1, 2) * torch::matmul(v, w_o.narrow(1, h * d, d).t());
+  }
+  return terms;
+}
+
+// The final LayerNorm's derivative at `at` (B, 1, D) along each row of c (B, N, D), by central differences along
+// the unit direction (scaled back by the row's norm: the derivative is linear in c).
+torch::Tensor reference_linearised_norm(const torch::Tensor& at, const torch::Tensor& c, const torch::Tensor& w,
+                                        const torch::Tensor& b) {
+  const double eps = 1e-5;
+  const auto length = c.norm(2, -1, /*keepdim=*/true);
+  const auto unit = c / length;
+  return length * (ref::layer_norm(at + eps * unit, w, b, 1e-6) - ref::layer_norm(at - eps * unit, w, b, 1e-6)) /
+         (2 * eps);
+}
+
 VisionOutput reference_forward(VisionTransformer& vit, const torch::Tensor& img, const torch::Tensor& mask) {
   auto P = vit->named_parameters();
   const auto& c = vit->config();
@@ -136,7 +163,7 @@ VisionOutput reference_forward(VisionTransformer& vit, const torch::Tensor& img,
   x = torch::cat({P["cls_token"].expand({B, 1, c.dim}) + pos.narrow(1, 0, 1), P["register_tokens"].expand({B, 1, c.dim}),
                   x + pos.narrow(1, 1, h * w)},
                  1);
-  torch::Tensor values;
+  torch::Tensor values, attribution = torch::zeros({B, h * w, c.dim}, x.options());
   for (int64_t i = 0; i < c.depth; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
     const auto mlp = [&](const torch::Tensor& y) {
@@ -155,12 +182,18 @@ VisionOutput reference_forward(VisionTransformer& vit, const torch::Tensor& img,
       y = y + P[b + "ls2.gamma"] * mlp(ref::layer_norm(y, P[b + "norm2.weight"], P[b + "norm2.bias"], 1e-6));
       values = ref::layer_norm(y, P["norm.weight"], P["norm.bias"], 1e-6).narrow(1, 2, h * w);
     }
+    attribution += P[b + "ls1.gamma"] * reference_cls_terms(n1, P[b + "attn.qkv.weight"], P[b + "attn.qkv.bias"],
+                                                            P[b + "attn.proj.weight"], c.num_heads)
+                                            .narrow(1, 2, h * w);
     x = x + P[b + "ls1.gamma"] * ref::mha(n1, P[b + "attn.qkv.weight"], P[b + "attn.qkv.bias"],
                                           P[b + "attn.proj.weight"], P[b + "attn.proj.bias"], c.num_heads);
     x = x + P[b + "ls2.gamma"] * mlp(ref::layer_norm(x, P[b + "norm2.weight"], P[b + "norm2.bias"], 1e-6));
   }
+  attribution = reference_linearised_norm(x.narrow(1, 0, 1), attribution, P["norm.weight"], P["norm.bias"]);
   x = ref::layer_norm(x, P["norm.weight"], P["norm.bias"], 1e-6);
-  return {x.select(1, 0), x.select(1, 1), x.narrow(1, 2, h * w), values};
+  VisionOutput out{x.select(1, 0), x.select(1, 1), x.narrow(1, 2, h * w), values};
+  out.attribution_patches = attribution;
+  return out;
 }
 
 TEST(VisionTransformer, ForwardMatchesFloat64Reference) {
@@ -190,6 +223,10 @@ TEST(VisionTransformer, ForwardMatchesFloat64Reference) {
     EXPECT_TRUE(torch::allclose(got.patches, want.patches, 1e-10, 1e-10));
     EXPECT_TRUE(torch::allclose(got.value_patches, want.value_patches, 1e-10, 1e-10));
     EXPECT_GT((got.value_patches - got.patches).abs().max().item<double>(), 1e-3);  // really a different path
+    // The attribution readout: the per-head reference terms through the norm differentiated numerically.
+    EXPECT_TRUE(torch::allclose(got.attribution_patches, want.attribution_patches, 1e-7, 1e-9))
+        << (got.attribution_patches - want.attribution_patches).abs().max().item<double>();
+    EXPECT_GT(want.attribution_patches.abs().max().item<double>(), 1e-2);
   }
 }
 

@@ -30,6 +30,13 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::Tensor forward(const torch::Tensor& x);
   // MaskCLIP "value" path: proj(v) per token, no token mixing. x: (B, N, D) -> (B, N, D).
   torch::Tensor forward_values(const torch::Tensor& x);
+  // What each token writes into token 0's output (the first CLS): term j = sum over heads of
+  // a_h(0 -> j) * proj_h(v_hj), the head's attention weight from token 0 to token j times j's value through the
+  // head's slice of the output projection. The N terms sum to forward(x)[:, 0] minus proj's bias (Gandelsman et
+  // al., ICLR 2024: the decomposition behind the `attribution` readout, model/cls_attribution.h). float32, or
+  // float64 for a float64 x.
+  // x: (B, N, D) -> (B, N, D).
+  torch::Tensor cls_contributions(const torch::Tensor& x);
 
   Linear qkv{nullptr}, proj{nullptr};
 

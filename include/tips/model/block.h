@@ -37,6 +37,9 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
   torch::Tensor forward(const torch::Tensor& x, at::Generator* gen = nullptr);
   // Same block with the attention replaced by attn.forward_values (MaskCLIP value trick); no drop path.
   torch::Tensor forward_values(const torch::Tensor& x);
+  // What each token of x writes into the first CLS through this block's attention branch: ls1 *
+  // attn.cls_contributions(norm1(x)), (B, N, D) in its dtype; no drop path.
+  torch::Tensor cls_attribution(const torch::Tensor& x);
 
   const BlockConfig& config() const { return cfg_; }
 

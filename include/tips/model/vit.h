@@ -32,6 +32,8 @@ struct VisionOutput {
   torch::Tensor value_patches;  // (B, N, D) MaskCLIP "values" patches (only when requested), else undefined
   torch::Tensor penultimate_patches;  // (B, N, D) patch tokens entering the last block, through the final norm
                                       // (only when requested), else undefined
+  torch::Tensor attribution_patches;  // (B, N, D) what each patch writes into cls1 (model/cls_attribution.h; only
+                                      // when requested), else undefined
 };
 
 // Conv patchifier, key patch_embed.proj.{weight,bias} (D, 3, p, p) / (D,).
@@ -69,8 +71,8 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
 
   // images: (B, 3, H, W) float in [0, 1], H and W multiples of patch_size (H != W allowed).
   // patch_mask: undefined, or bool (B, N) with true = replace that patch embedding by mask_token.
-  // dense_readouts: also return value_patches (the last block's attention replaced by proj(v)) and
-  // penultimate_patches (the evaluation's alternative patch readouts).
+  // dense_readouts: also return value_patches (the last block's attention replaced by proj(v)),
+  // penultimate_patches and attribution_patches (the evaluation's alternative patch readouts).
   VisionOutput forward(const torch::Tensor& images, const torch::Tensor& patch_mask = {}, bool dense_readouts = false);
   // The same from the crops' patch embeddings (embed()): forward(images, m) == forward(embed(images), m).
   VisionOutput forward(const PatchTokens& patches, const torch::Tensor& patch_mask = {}, bool dense_readouts = false);

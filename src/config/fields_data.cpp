@@ -117,12 +117,13 @@ void visit_eval(V& v, C& c) {
   v.field("templates", c.templates, "prompt templates, '{}' = class name");
   v.field("seg_readouts", c.seg_readouts,
           "patch features for segmentation: value (MaskCLIP value trick, the official protocol) | final | "
-          "penultimate; the first gives the seg/* figures, the others seg/<readout>/*");
+          "penultimate | attribution (what each patch writes into CLS1); the first gives the seg/* figures, the "
+          "others seg/<readout>/*");
   v.field("probe_manifest", c.probe_manifest,
           "canvases with label maps the dense linear probe is fitted on (scored on seg_manifest: probe/*); "
           "\"\" = no probe");
   v.field("probe_images", c.probe_images, "canvases of probe_manifest the probe is fitted on");
-  v.field("probe_readout", c.probe_readout, "patch features of the probe: final | value | penultimate");
+  v.field("probe_readout", c.probe_readout, "patch features of the probe: final | value | penultimate | attribution");
   v.field("probe_weight_decay", c.probe_weight_decay, "L2 penalty of the probe's weights (standardised features)");
   v.field("probe_iterations", c.probe_iterations, "L-BFGS iterations of the probe's fit, at most");
   v.choice("seg_mode", c.seg_mode, kSegNames, "one pass or sliding window");
@@ -149,9 +150,9 @@ void visit_eval(V& v, C& c) {
           "inside tips train, the other ranks wait this long for rank 0's evaluation (not dist.timeout_s)");
   v.check("image_size", c.image_size >= 1, "must be >= 1");
   v.check("seg_readouts", eval::valid_readouts(c.seg_readouts),
-          "a non-empty list of distinct names among value, final, penultimate");
+          "a non-empty list of distinct names among value, final, penultimate, attribution");
   v.check("probe_images", c.probe_images >= 1, "must be >= 1");
-  v.check("probe_readout", eval::valid_readouts({c.probe_readout}), "one of value, final, penultimate");
+  v.check("probe_readout", eval::valid_readouts({c.probe_readout}), "one of value, final, penultimate, attribution");
   v.check("probe_weight_decay", c.probe_weight_decay >= 0, "must be >= 0");
   v.check("probe_iterations", c.probe_iterations >= 1, "must be >= 1");
   v.check("slide_stride", c.slide_stride >= 1 && c.slide_stride <= c.slide_window, "need 1 <= stride <= window");

@@ -11,13 +11,16 @@ SegReadout parse_readout(const std::string& name) {
   if (name == "value") return SegReadout::kValue;
   if (name == "final") return SegReadout::kFinal;
   if (name == "penultimate") return SegReadout::kPenultimate;
-  throw std::invalid_argument("unknown segmentation readout '" + name + "' (value | final | penultimate)");
+  if (name == "attribution") return SegReadout::kAttribution;
+  throw std::invalid_argument("unknown segmentation readout '" + name +
+                              "' (value | final | penultimate | attribution)");
 }
 
 bool valid_readouts(const std::vector<std::string>& names) {
   if (names.empty()) return false;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != "value" && names[i] != "final" && names[i] != "penultimate") return false;
+    if (names[i] != "value" && names[i] != "final" && names[i] != "penultimate" && names[i] != "attribution")
+      return false;
     for (size_t j = 0; j < i; ++j)
       if (names[j] == names[i]) return false;
   }
@@ -34,6 +37,10 @@ torch::Tensor segmentation_features(const model::VisionOutput& out, SegReadout r
       TORCH_CHECK(out.penultimate_patches.defined(),
                   "segmentation_features: the forward did not return penultimate_patches");
       return out.penultimate_patches;
+    case SegReadout::kAttribution:
+      TORCH_CHECK(out.attribution_patches.defined(),
+                  "segmentation_features: the forward did not return attribution_patches");
+      return out.attribution_patches;
   }
   return out.patches;
 }

@@ -100,7 +100,12 @@ TEST(ZeroShotSeg, TargetsAndFeatureChoice) {
   EXPECT_TRUE(torch::equal(segmentation_features(out, SegReadout::kValue), out.value_patches));
   EXPECT_TRUE(torch::equal(segmentation_features(out, SegReadout::kFinal), out.patches));
   EXPECT_TRUE(torch::equal(segmentation_features(out, SegReadout::kPenultimate), out.penultimate_patches));
+  EXPECT_THROW(segmentation_features(out, SegReadout::kAttribution), c10::Error);
+  out.attribution_patches = torch::full({1, 4, 2}, 3.0);
+  EXPECT_TRUE(torch::equal(segmentation_features(out, SegReadout::kAttribution), out.attribution_patches));
+  EXPECT_EQ(tips::eval::parse_readout("attribution"), SegReadout::kAttribution);
   EXPECT_TRUE(tips::eval::valid_readouts({"final", "value"}));
+  EXPECT_TRUE(tips::eval::valid_readouts({"value", "final", "penultimate", "attribution"}));
   EXPECT_FALSE(tips::eval::valid_readouts({}));
   EXPECT_FALSE(tips::eval::valid_readouts({"value", "value"}));
   EXPECT_FALSE(tips::eval::valid_readouts({"values"}));

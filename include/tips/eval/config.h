@@ -8,9 +8,9 @@ namespace tips::eval {
 
 enum class SegMode { kWhole, kSlide };
 enum class ClsToken { kCls1, kCls2 };
-enum class SegReadout { kValue, kFinal, kPenultimate };
+enum class SegReadout { kValue, kFinal, kPenultimate, kAttribution };
 
-// "value" | "final" | "penultimate" -> SegReadout; throws std::invalid_argument for anything else.
+// "value" | "final" | "penultimate" | "attribution" -> SegReadout; throws std::invalid_argument for anything else.
 SegReadout parse_readout(const std::string& name);
 // True for a non-empty list of distinct valid readout names.
 bool valid_readouts(const std::vector<std::string>& names);
@@ -24,8 +24,9 @@ struct EvalConfig {
       "a photo of the large {}.", "a {} in a video game.", "art of the {}.",
       "a photo of the small {}.", "a photo of many {}.", "a photo of {}s."};
   // Patch readouts for segmentation, the first one headline: value (MaskCLIP value trick in the last block, the
-  // official protocol), final (the output patch tokens), penultimate (the tokens entering the last block).
-  std::vector<std::string> seg_readouts{"value", "final", "penultimate"};
+  // official protocol), final (the output patch tokens), penultimate (the tokens entering the last block),
+  // attribution (what each patch writes into the first CLS, model/cls_attribution.h; not an official protocol).
+  std::vector<std::string> seg_readouts{"value", "final", "penultimate", "attribution"};
   // The dense linear probe (linear_probe.h), scored on seg_manifest: fitted on the first probe_images canvases
   // (with label maps) of probe_manifest, "" = no probe.
   std::string probe_manifest;

@@ -19,8 +19,8 @@
 
 namespace tips::eval {
 
-// The patch features of a readout, (B, N, D): value_patches, patches or penultimate_patches (TORCH_CHECK that the
-// forward computed them: VisionTransformer::forward with dense_readouts for value and penultimate).
+// The patch features of a readout, (B, N, D): value_patches, patches, penultimate_patches or attribution_patches
+// (TORCH_CHECK that the forward computed them: VisionTransformer::forward with dense_readouts for all but final).
 torch::Tensor segmentation_features(const model::VisionOutput& out, SegReadout readout);
 
 // Cosine of every patch with every class: patches (B, N, D) (any norm), text (C, D) (any norm),

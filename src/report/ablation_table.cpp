@@ -75,6 +75,7 @@ AblationRun parse_run(const json& j, const std::string& where) {
   run.obj_miou = number(m, "seg/obj_miou");
   run.object_pixel_acc = number(m, "seg/object_pixel_acc");
   run.probe_pixel_acc = number(m, "probe/object_pixel_acc");
+  run.attribution_pixel_acc = number(m, "seg/attribution/object_pixel_acc");
   run.cls_top1 = number(m, "cls/top1");
   run.knn_top1 = number(m, "knn/top1");
   read_retrieval(m, run);
@@ -192,6 +193,7 @@ AblationSummary summarize_ablation(const std::vector<AblationRun>& runs) {
     row.obj_miou = stat_of(g, &AblationRun::obj_miou);
     row.object_pixel_acc = stat_of(g, &AblationRun::object_pixel_acc);
     row.probe_pixel_acc = stat_of(g, &AblationRun::probe_pixel_acc);
+    row.attribution_pixel_acc = stat_of(g, &AblationRun::attribution_pixel_acc);
     row.cls_top1 = stat_of(g, &AblationRun::cls_top1);
     row.i2t_r1 = stat_of(g, &AblationRun::i2t_r1);
     row.t2i_r1 = stat_of(g, &AblationRun::t2i_r1);
@@ -215,9 +217,9 @@ std::string ablation_markdown(const AblationSummary& s) {
   const std::string first = s.rows.empty() ? "" : s.rows[0].name;
   md << "| config | seeds | ZS seg mIoU (%) | Δ mIoU vs " << first
      << " (pp) | object mIoU, background ignored (%) | item pixels (%) | Δ item pixels (pp) | probe item pixels (%) "
-        "| ZS cls top-1 (%) "
+        "| attribution item pixels (%) | ZS cls top-1 (%) "
         "| R@1 i2t (%) | R@1 t2i (%) | kNN top-1 (%) | params trained | step (ms) | train (s) | peak RSS (MB) |\n";
-  md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   char delta[32], item_delta[48];
   for (const auto& r : s.rows) {
     if (r.miou_delta)
@@ -231,9 +233,10 @@ std::string ablation_markdown(const AblationSummary& s) {
       std::snprintf(item_delta, sizeof(item_delta), "%s", r.name == first ? "(ref)" : "–");
     md << "| " << r.name << " | " << r.seeds << " | " << cell(r.miou, 100, 2) << " | " << delta << " | "
        << cell(r.obj_miou, 100, 2) << " | " << cell(r.object_pixel_acc, 100, 2) << " | " << item_delta << " | "
-       << cell(r.probe_pixel_acc, 100, 2) << " | " << cell(r.cls_top1, 100, 2) << " | " << cell(r.i2t_r1, 100, 2)
-       << " | " << cell(r.t2i_r1, 100, 2) << " | " << cell(r.knn_top1, 100, 2) << " | " << params_cell(r) << " | "
-       << cell(r.step_s, 1000, 0) << " | " << cell(r.train_s, 1, 0) << " | " << cell(r.peak_rss_mb, 1, 0) << " |\n";
+       << cell(r.probe_pixel_acc, 100, 2) << " | " << cell(r.attribution_pixel_acc, 100, 2) << " | "
+       << cell(r.cls_top1, 100, 2) << " | " << cell(r.i2t_r1, 100, 2) << " | " << cell(r.t2i_r1, 100, 2) << " | "
+       << cell(r.knn_top1, 100, 2) << " | " << params_cell(r) << " | " << cell(r.step_s, 1000, 0) << " | "
+       << cell(r.train_s, 1, 0) << " | " << cell(r.peak_rss_mb, 1, 0) << " |\n";
   }
   md << "\nMean ± sample std over seeds (a single seed shows the value alone); – = not measured.";
   for (const auto& r : s.rows)
@@ -246,7 +249,9 @@ std::string ablation_markdown(const AblationSummary& s) {
         "With a background that covers most pixels, these two read the items; the mIoU mostly reads the background. "
         "Δ: against the first row; \"> 2 sd\" marks an item-pixel difference beyond twice the larger seed std of the "
         "two rows (needs >= 2 seeds in each). Probe item pixels: the same figure from a linear classifier fitted "
-        "on the frozen patch tokens (eval.probe_manifest), what the patches know whether or not they match the text.";
+        "on the frozen patch tokens (eval.probe_manifest), what the patches know whether or not they match the text. "
+        "Attribution item pixels: the same figure from what each patch writes into the first CLS (the attribution "
+        "readout, not the official protocol): whether the text-aligned CLS took each item's class from its patches.";
   md << "\nR@1: image-to-text / text-to-image retrieval on the segmentation canvases, averaged over the caption "
         "fields";
   if (s.retrieval_fields.empty()) md << " (none evaluated).";

@@ -421,6 +421,9 @@ void section_eval(std::ostringstream& md, const Inputs& in, std::vector<std::str
   row("probe/object_pixel_acc", "dense linear probe, item pixels given their class",
       "a linear classifier fitted on frozen patch tokens (eval.probe_*): what the patches know, text aside");
   row("probe/obj_miou", "dense linear probe mIoU, background ignored", "the same probe");
+  row("seg/attribution/object_pixel_acc", "attribution readout, item pixels given their class",
+      "what each patch writes into CLS1 (not the official protocol): did the CLS take each class from its items?");
+  row("seg/attribution/obj_miou", "attribution readout mIoU, background ignored", "the same readout");
   const double bg = metric(m, "seg/miou_all_background");
   row("seg/miou", "zero-shot segmentation mIoU",
       std::isfinite(bg) ? "all-background baseline: " + pct(bg) + " %" : "");

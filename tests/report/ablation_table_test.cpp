@@ -88,16 +88,18 @@ TEST(AblationTable, RowsInFirstAppearanceOrderWithMeanStdAndDelta) {
 
   const std::string md = ablation_markdown(sum);
   SCOPED_TRACE(md);
-  // tips_v1: mIoU 42.00 ± 2.83, (ref), cls 50.00 ± 0.00, i2t 40.00 ± 14.14, t2i 20.00 ± 14.14, kNN –,
-  // params 1.25M, step 600 ± 141 ms, train 100 ± 0 s, RSS 1050 ± 71 MB.
-  EXPECT_NE(md.find("| tips_v1 | 2 | 42.00 ± 2.83 | (ref) | 21.00 ± 1.41 | 15.00 ± 7.07 | (ref) | – | 50.00 ± 0.00 | "
-                    "40.00 ± 14.14 | 20.00 ± 14.14 | – | "
-                    "1.25M (1.00M + 0.25M EMA) | 600 ± 141 | 100 ± 0 | 1050 ± 71 |"),
-            std::string::npos);
-  EXPECT_NE(md.find("| +ibotpp | 2 | 46.00 ± 1.41 | +4.00 | 23.00 ± 0.71 | 15.00 ± 7.07 | +0.00 | – | 50.00 ± 0.00 | "
-                    "30.00 ± 0.00 | 20.00 ± 0.00 | – | "
-                    "1.00M (1.00M + 0.00M EMA) | 600 ± 0 | 100 ± 0 | 1200 ± 0 |"),
-            std::string::npos);
+  // tips_v1: mIoU 42.00 ± 2.83, (ref), probe and attribution –, cls 50.00 ± 0.00, i2t 40.00 ± 14.14, t2i 20.00 ± 14.14,
+  // kNN –, params 1.25M, step 600 ± 141 ms, train 100 ± 0 s, RSS 1050 ± 71 MB.
+  EXPECT_NE(
+      md.find("| tips_v1 | 2 | 42.00 ± 2.83 | (ref) | 21.00 ± 1.41 | 15.00 ± 7.07 | (ref) | – | – | 50.00 ± 0.00 | "
+              "40.00 ± 14.14 | 20.00 ± 14.14 | – | "
+              "1.25M (1.00M + 0.25M EMA) | 600 ± 141 | 100 ± 0 | 1050 ± 71 |"),
+      std::string::npos);
+  EXPECT_NE(
+      md.find("| +ibotpp | 2 | 46.00 ± 1.41 | +4.00 | 23.00 ± 0.71 | 15.00 ± 7.07 | +0.00 | – | – | 50.00 ± 0.00 | "
+              "30.00 ± 0.00 | 20.00 ± 0.00 | – | "
+              "1.00M (1.00M + 0.00M EMA) | 600 ± 0 | 100 ± 0 | 1200 ± 0 |"),
+      std::string::npos);
   EXPECT_NE(md.find("Δ mIoU vs tips_v1"), std::string::npos);
   EXPECT_NE(md.find("alt_text, caption_medium"), std::string::npos);
   EXPECT_NE(md.find("All-background mIoU baseline: 10.00 ± 0.00 %"), std::string::npos);
@@ -126,27 +128,31 @@ TEST(AblationTable, ItemPixelStepBeyondTwiceTheSeedSpreadIsMarked) {
   EXPECT_NE(md.find("| 90.00 | +79.00 |"), std::string::npos) << md;
 }
 
-TEST(AblationTable, ProbeItemPixelsGetTheirOwnColumn) {
-  // Two seeds with probe figures 0.30 and 0.34, placed after the zero-shot item pixels: 32.00 ± 2.83.
+TEST(AblationTable, ProbeAndAttributionItemPixelsGetTheirOwnColumns) {
+  // Two seeds with probe figures 0.30 and 0.34 (32.00 ± 2.83) and attribution figures 0.60 and 0.70 (65.00 ± 7.07),
+  // placed after the zero-shot item pixels in that order.
   std::string text;
-  for (const auto& [seed, probe] : std::vector<std::pair<int, double>>{{0, 0.30}, {1, 0.34}}) {
+  for (const auto& [seed, probe, attribution] :
+       std::vector<std::tuple<int, double, double>>{{0, 0.30, 0.60}, {1, 0.34, 0.70}}) {
     std::string l = line("tips_v1", seed, 0.5, 0.2, 0.2, 0.1, 0.25, 900, 0, 0.12);
     const auto at = l.find(R"("cls/top1")");
-    l.insert(at, R"("probe/object_pixel_acc": )" + std::to_string(probe) + ", ");
+    l.insert(at, R"("probe/object_pixel_acc": )" + std::to_string(probe) + R"(, "seg/attribution/object_pixel_acc": )" +
+                     std::to_string(attribution) + ", ");
     text += l + "\n";
   }
   std::istringstream in(text);
   const auto sum = summarize_ablation(parse_ablation_results(in, "r"));
   ASSERT_EQ(sum.rows.size(), 1u);
   EXPECT_NEAR(sum.rows[0].probe_pixel_acc.mean, 0.32, 1e-12);
+  EXPECT_NEAR(sum.rows[0].attribution_pixel_acc.mean, 0.65, 1e-12);
   const std::string md = ablation_markdown(sum);
-  EXPECT_NE(md.find("| 12.00 ± 0.00 | (ref) | 32.00 ± 2.83 | 50.00 ± 0.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 12.00 ± 0.00 | (ref) | 32.00 ± 2.83 | 65.00 ± 7.07 | 50.00 ± 0.00 |"), std::string::npos) << md;
 }
 
 TEST(AblationTable, SingleSeedShowsTheValueAlone) {
   std::istringstream in(line("tips_v1", 3, 0.5, 0.2, 0.2, 0.1, 0.25, 900, 0) + "\n");
   const std::string md = ablation_markdown(summarize_ablation(parse_ablation_results(in, "r")));
-  EXPECT_NE(md.find("| tips_v1 | 1 | 50.00 | (ref) | 25.00 | 40.00 | (ref) | – | 50.00 | 20.00 | 10.00 | – | 1.00M "
+  EXPECT_NE(md.find("| tips_v1 | 1 | 50.00 | (ref) | 25.00 | 40.00 | (ref) | – | – | 50.00 | 20.00 | 10.00 | – | 1.00M "
                     "(1.00M + 0.00M EMA) | 250 | "
                     "100 | 900 |"),
             std::string::npos)
@@ -175,7 +181,7 @@ TEST(AblationTable, StepTimeAndRunInfoFromTheRunDirectory) {
   EXPECT_FALSE(runs[0].i2t_r1.has_value());
   const std::string md = ablation_markdown(summarize_ablation(runs));
   EXPECT_NE(
-      md.find("| 30.00 | (ref) | – | – | (ref) | – | – | – | – | – | 2.50M (2.00M + 0.50M EMA) | 350 | 10 | 800 |"),
+      md.find("| 30.00 | (ref) | – | – | (ref) | – | – | – | – | – | – | 2.50M (2.00M + 0.50M EMA) | 350 | 10 | 800 |"),
       std::string::npos)
       << md;
   EXPECT_NE(md.find("(none evaluated)"), std::string::npos);

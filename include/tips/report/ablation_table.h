@@ -41,6 +41,7 @@ struct AblationRun {
   std::optional<double> obj_miou;             // eval seg/obj_miou (object classes, background pixels ignored)
   std::optional<double> object_pixel_acc;     // eval seg/object_pixel_acc (item pixels given their class)
   std::optional<double> probe_pixel_acc;      // eval probe/object_pixel_acc (the dense linear probe's item pixels)
+  std::optional<double> attribution_pixel_acc;  // eval seg/attribution/object_pixel_acc (what patches write into CLS1)
   std::optional<double> cls_top1;             // eval cls/top1
   std::optional<double> i2t_r1, t2i_r1;       // eval retrieval/<field>/{i2t,t2i}_r1, mean over fields
   std::optional<double> knn_top1;             // eval knn/top1
@@ -65,7 +66,7 @@ std::vector<AblationRun> read_ablation_results(const std::filesystem::path& path
 struct AblationRow {
   std::string name;
   int64_t seeds = 0;
-  Stat miou, miou_all_background, obj_miou, object_pixel_acc, probe_pixel_acc;  // fractions
+  Stat miou, miou_all_background, obj_miou, object_pixel_acc, probe_pixel_acc, attribution_pixel_acc;  // fractions
   Stat cls_top1, i2t_r1, t2i_r1, knn_top1;                            // fractions
   Stat params_trained;                                                 // trainable + EMA parameters
   Stat trainable_params, ema_params;

@@ -2,16 +2,23 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace tips::eval {
 
 namespace F = torch::nn::functional;
 
+namespace {
+// Every readout's config name, in one place for parsing and validation.
+constexpr std::pair<const char*, SegReadout> kReadoutNames[] = {{"value", SegReadout::kValue},
+                                                                {"final", SegReadout::kFinal},
+                                                                {"penultimate", SegReadout::kPenultimate},
+                                                                {"attribution", SegReadout::kAttribution}};
+}  // namespace
+
 SegReadout parse_readout(const std::string& name) {
-  if (name == "value") return SegReadout::kValue;
-  if (name == "final") return SegReadout::kFinal;
-  if (name == "penultimate") return SegReadout::kPenultimate;
-  if (name == "attribution") return SegReadout::kAttribution;
+  for (const auto& [known, readout] : kReadoutNames)
+    if (name == known) return readout;
   throw std::invalid_argument("unknown segmentation readout '" + name +
                               "' (value | final | penultimate | attribution)");
 }
@@ -19,10 +26,9 @@ SegReadout parse_readout(const std::string& name) {
 bool valid_readouts(const std::vector<std::string>& names) {
   if (names.empty()) return false;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != "value" && names[i] != "final" && names[i] != "penultimate" && names[i] != "attribution")
-      return false;
-    for (size_t j = 0; j < i; ++j)
-      if (names[j] == names[i]) return false;
+    const bool known = std::any_of(std::begin(kReadoutNames), std::end(kReadoutNames),
+                                   [&](const auto& entry) { return names[i] == entry.first; });
+    if (!known || std::find(names.begin(), names.begin() + i, names[i]) != names.begin() + i) return false;
   }
   return true;
 }

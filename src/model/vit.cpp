@@ -145,8 +145,12 @@ VisionOutput VisionTransformerImpl::forward(const PatchTokens& patches, const to
   auto x = prepare_tokens(patches, patch_mask);  // (B, 2 + N, D)
   const bool checkpoint = checkpoint_blocks_ && is_training() && torch::GradMode::is_enabled();
   torch::Tensor attribution;  // dense_readouts: every token's attention terms into the first CLS, summed over blocks
+  const auto add_attribution = [&](BlockImpl& b) {
+    const auto terms = b.cls_attribution(x);
+    attribution = attribution.defined() ? attribution + terms : terms;
+  };
   for (int64_t i = 0; i + 1 < cfg_.depth; ++i) {
-    if (dense_readouts) attribution = i == 0 ? block(i).cls_attribution(x) : attribution + block(i).cls_attribution(x);
+    if (dense_readouts) add_attribution(block(i));
     x = checkpoint ? checkpointed_forward(block(i), x, &drop_gen_) : block(i).forward(x, &drop_gen_);
   }
   BlockImpl& last = block(cfg_.depth - 1);
@@ -156,7 +160,7 @@ VisionOutput VisionTransformerImpl::forward(const PatchTokens& patches, const to
     out.value_patches = v.narrow(1, 2, v.size(1) - 2);
     const auto pen = norm(x);
     out.penultimate_patches = pen.narrow(1, 2, pen.size(1) - 2);
-    attribution = cfg_.depth == 1 ? last.cls_attribution(x) : attribution + last.cls_attribution(x);
+    add_attribution(last);
   }
   x = checkpoint ? checkpointed_forward(last, x, &drop_gen_) : last.forward(x, &drop_gen_);
   if (dense_readouts)

@@ -212,8 +212,8 @@ std::vector<VisionOutput> VisionTransformerImpl::forward_multi(const std::vector
     int64_t start = 0;
     for (size_t i : idx) {
       const int64_t b = crops[i].rows.size(0);
-      outs[i] = VisionOutput{o.cls1.narrow(0, start, b), o.cls2.narrow(0, start, b), o.patches.narrow(0, start, b),
-                             {}, {}};
+      outs[i] = VisionOutput{
+          o.cls1.narrow(0, start, b), o.cls2.narrow(0, start, b), o.patches.narrow(0, start, b), {}, {}, {}};
       start += b;
     }
   }

@@ -11,7 +11,7 @@ namespace F = torch::nn::functional;
 namespace {
 
 model::VisionOutput detached(const model::VisionOutput& o) {
-  return {o.cls1.detach(), o.cls2.detach(), o.patches.detach(), {}, {}};
+  return {o.cls1.detach(), o.cls2.detach(), o.patches.detach(), {}, {}, {}};
 }
 
 torch::Tensor unit_rows(const torch::Tensor& x) {

@@ -4,6 +4,8 @@
 #include <limits>
 #include <map>
 
+#include "tips/kernels/adamw.h"
+
 namespace tips::train {
 
 bool no_weight_decay(const std::string& name, const torch::Tensor& p) {
@@ -55,6 +57,7 @@ class AdamW final : public Optimizer {
       mults_.emplace_back(g.lr_mult, g.wd_mult);
     }
     impl_ = std::make_unique<torch::optim::AdamW>(pg, torch::optim::AdamWOptions(cfg.lr.start));
+    betas_ = {cfg.beta1, cfg.beta2, cfg.eps};
   }
   void set_lr_wd(double lr, double wd) override {
     auto& groups = impl_->param_groups();
@@ -64,7 +67,21 @@ class AdamW final : public Optimizer {
       o.weight_decay(wd * mults_[i].second);
     }
   }
-  void step() override { impl_->step(); }
+  // LibTorch's step, or the same update as one fused pass over every tensor (kernels/adamw.h) where it applies.
+  void step() override {
+    std::vector<kernels::AdamWSlot> slots = fused_slots();
+    if (!kernels::fused_adamw_applies(slots)) {
+      impl_->step();
+      return;
+    }
+    torch::NoGradGuard no_grad;
+    for (auto& slot : slots) {
+      auto& state = state_of(slot.param);
+      state.step(state.step() + 1);
+      slot.step = state.step();
+    }
+    kernels::fused_adamw(slots, betas_);
+  }
   void zero_grad() override { impl_->zero_grad(); }
   void save(torch::serialize::OutputArchive& ar) const override { impl_->save(ar); }
   void load(torch::serialize::InputArchive& ar) override { impl_->load(ar); }
@@ -78,8 +95,36 @@ class AdamW final : public Optimizer {
   }
 
  private:
+  // The parameters with a gradient, their state (created as LibTorch's step creates it, so that save() writes the
+  // same archive either way) and their group's lr and weight decay; `step` is filled in by step().
+  std::vector<kernels::AdamWSlot> fused_slots() {
+    std::vector<kernels::AdamWSlot> slots;
+    for (auto& group : impl_->param_groups()) {
+      const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+      if (o.amsgrad()) return {};
+      for (const auto& p : group.params()) {
+        if (!p.grad().defined()) continue;
+        const auto& state = state_of(p);
+        slots.push_back({p, p.grad(), state.exp_avg(), state.exp_avg_sq(), o.lr(), o.weight_decay(), 0});
+      }
+    }
+    return slots;
+  }
+  torch::optim::AdamWParamState& state_of(const torch::Tensor& p) {
+    auto& slot = impl_->state()[c10::guts::to_string(p.unsafeGetTensorImpl())];
+    if (!slot) {
+      auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+      fresh->step(0);
+      fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      slot = std::move(fresh);
+    }
+    return static_cast<torch::optim::AdamWParamState&>(*slot);
+  }
+
   std::unique_ptr<torch::optim::AdamW> impl_;
   std::vector<std::pair<double, double>> mults_;
+  kernels::AdamWBetas betas_{};
 };
 
 class Adafactor final : public Optimizer {

@@ -1,4 +1,6 @@
 // tips/train/optim.h - parameter groups and the optimizers (AdamW from LibTorch; Adafactor, the paper's).
+// AdamW keeps LibTorch's state and checkpoint archive; on CPU it runs its update as one fused pass over every
+// tensor (kernels/adamw.h) where that applies, else LibTorch's own step.
 //
 // Groups: no weight decay for 1-D tensors (norm weights, biases, LayerScale gammas), tokens, positional
 // embeddings and the temperature; optional layer-wise lr decay over vision blocks and an lr multiplier for

@@ -1,0 +1,116 @@
+// One AdamW step over all parameter tensors: a list of (tensor, element range) pieces, one parallel loop over it.
+#include "tips/kernels/adamw.h"
+
+#include <cmath>
+#include <type_traits>
+
+#include "adamw_rows.h"
+#include "parallel_impl.h"
+#include "tips/kernels/cpu_kernels.h"
+
+namespace tips::kernels {
+namespace {
+
+// Elements per piece: large enough that a piece outweighs the loop's per-task cost, small enough that the demo's
+// larger tensors (65k-200k elements) split across both threads.
+constexpr int64_t kPieceElements = 16384;
+
+struct Piece {
+  size_t slot;
+  int64_t begin, end;
+};
+
+// The scalars of one slot, rounded to T as ATen rounds a double scalar for a T tensor.
+template <typename T>
+struct SlotScalars {
+  T decay, b1, one_minus_b1, b2, one_minus_b2, sqrt_bc2, eps, neg_step_size;
+  bool decays;
+  SlotScalars(const AdamWSlot& s, const AdamWBetas& b) {
+    const double bc1 = 1.0 - std::pow(b.beta1, static_cast<double>(s.step));
+    const double bc2 = 1.0 - std::pow(b.beta2, static_cast<double>(s.step));
+    decays = s.weight_decay != 0;
+    decay = static_cast<T>(1.0 - s.lr * s.weight_decay);
+    b1 = static_cast<T>(b.beta1), b2 = static_cast<T>(b.beta2);
+    one_minus_b1 = static_cast<T>(1.0 - b.beta1), one_minus_b2 = static_cast<T>(1.0 - b.beta2);
+    sqrt_bc2 = static_cast<T>(std::sqrt(bc2));
+    eps = static_cast<T>(b.eps);
+    neg_step_size = static_cast<T>(-(s.lr / bc1));
+  }
+};
+
+// The element-wise update, in torch::optim::AdamW's order of operations (each line one of its ATen ops). The float64
+// path (tests, float64 models); float32 runs the AVX-512 copy of this loop (adamw_avx512.cpp).
+template <typename T>
+void update_values(T* p, const T* g, T* m, T* v, const SlotScalars<T>& k, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = k.decays ? p[i] * k.decay : p[i];
+    const T mi = m[i] * k.b1 + k.one_minus_b1 * g[i];
+    const T vi = v[i] * k.b2 + k.one_minus_b2 * g[i] * g[i];
+    const T denom = std::sqrt(vi) / k.sqrt_bc2 + k.eps;
+    pi = pi + k.neg_step_size * (mi / denom);
+    p[i] = pi, m[i] = mi, v[i] = vi;
+  }
+}
+
+template <typename T>
+void update_range(const AdamWSlot& slot, const SlotScalars<T>& k, int64_t begin, int64_t end) {
+  T* p = slot.param.data_ptr<T>() + begin;
+  const T* g = slot.grad.data_ptr<T>() + begin;
+  T* m = slot.exp_avg.data_ptr<T>() + begin;
+  T* v = slot.exp_avg_sq.data_ptr<T>() + begin;
+#if TIPS_HAVE_CPU_KERNELS
+  if constexpr (std::is_same_v<T, float>) {
+    const avx512::AdamWCoefficients c{k.decay,    k.b1,  k.one_minus_b1,  k.b2,    k.one_minus_b2,
+                                      k.sqrt_bc2, k.eps, k.neg_step_size, k.decays};
+    avx512::adamw_range(p, g, m, v, c, end - begin);
+    return;
+  }
+#endif
+  update_values<T>(p, g, m, v, k, end - begin);
+}
+
+template <typename T>
+void run_pieces(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, const std::vector<Piece>& pieces) {
+  std::vector<SlotScalars<T>> scalars;
+  scalars.reserve(slots.size());
+  for (const auto& s : slots) scalars.emplace_back(s, betas);
+  detail::parallel_for(0, static_cast<int64_t>(pieces.size()), 1, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      const Piece& piece = pieces[static_cast<size_t>(i)];
+      update_range<T>(slots[piece.slot], scalars[piece.slot], piece.begin, piece.end);
+    }
+  });
+}
+
+bool slot_applies(const AdamWSlot& s, torch::ScalarType dtype) {
+  for (const torch::Tensor* t : {&s.param, &s.grad, &s.exp_avg, &s.exp_avg_sq})
+    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != dtype || !t->is_contiguous() ||
+        t->sizes() != s.param.sizes())
+      return false;
+  return true;
+}
+
+}  // namespace
+
+bool fused_adamw_applies(const std::vector<AdamWSlot>& slots) {
+  if (!fused_cpu_kernels() || slots.empty() || !slots.front().param.defined()) return false;
+  const torch::ScalarType dtype = slots.front().param.scalar_type();
+  if (dtype != torch::kFloat && dtype != torch::kDouble) return false;
+  for (const auto& s : slots)
+    if (!slot_applies(s, dtype)) return false;
+  return true;
+}
+
+void fused_adamw(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas) {
+  TORCH_CHECK(fused_adamw_applies(slots), "fused_adamw: CPU float32/float64 contiguous tensors of one dtype only");
+  std::vector<Piece> pieces;
+  for (size_t s = 0; s < slots.size(); ++s)
+    for (int64_t begin = 0, n = slots[s].param.numel(); begin < n; begin += kPieceElements)
+      pieces.push_back({s, begin, std::min(n, begin + kPieceElements)});
+  if (slots.front().param.scalar_type() == torch::kDouble)
+    run_pieces<double>(slots, betas, pieces);
+  else
+    run_pieces<float>(slots, betas, pieces);
+}
+
+}  // namespace tips::kernels

@@ -1,0 +1,16 @@
+// Private: the float32 loop of kernels/adamw.h on raw pointers, compiled for AVX-512 in adamw_avx512.cpp.
+#pragma once
+#include <cstdint>
+
+namespace tips::kernels::avx512 {
+
+// One tensor's AdamW scalars, rounded to float32 as ATen rounds a double scalar for a float32 tensor.
+struct AdamWCoefficients {
+  float decay, b1, one_minus_b1, b2, one_minus_b2, sqrt_bc2, eps, neg_step_size;
+  bool decays;  // weight decay != 0 (LibTorch skips the product then, and so do we)
+};
+
+// The update of kernels/adamw.h on n values, in place.
+void adamw_range(float* p, const float* g, float* m, float* v, const AdamWCoefficients& k, int64_t n);
+
+}  // namespace tips::kernels::avx512

@@ -45,23 +45,35 @@ done
 # A signal forwarded during the loop missed the ranks started after it.
 [[ -n $forwarded ]] && forward "$forwarded"
 
+# The ranks are polled, not waited for with `wait -n`. With `wait -n` the tests timed out twice (not reproduced in
+# 210 tries under load since): a failing rank's run ended exactly at the KILL grace, which fits `wait -n` missing a
+# rank's exit until the watchdog's own exit woke it and was counted as a rank; and a TERM-forwarding run never ended.
+# Polling does not depend on which exits `wait -n` reports: `kill -0` asks whether a rank still runs, and `wait PID`
+# gives its status (bash keeps it for a reaped background child). `read -t` on a pipe that nothing writes to is the
+# pause between polls, without a fork per poll.
+exec {idle}<> <(:)
+declare -A exited=()
 status=0
 watchdog=
-remaining=$n
-while ((remaining > 0)); do
-  pid=
-  wait -n -p pid
-  rc=$?
-  [[ -z ${pid:-} ]] && continue  # woken by a trapped signal, not by a rank
-  remaining=$((remaining - 1))
-  if ((rc != 0 && status == 0)); then
-    status=$rc
-    ((stopping)) && continue  # a forwarded signal: the ranks are already on their way out
-    echo "launch_local.sh: rank ${rank_of[$pid]} (pid $pid) exited with status $rc; stopping the other ranks" >&2
-    forward TERM
-    (sleep "$grace" && for p in "${pids[@]}"; do kill -s KILL -- "-$p" 2>/dev/null; done) &
-    watchdog=$!
-  fi
+on_exit() {  # on_exit PID STATUS: the first failure sets the script's status and stops the other ranks
+  local pid=$1 rc=$2
+  exited[$pid]=$rc
+  ((rc == 0 || status != 0)) && return
+  status=$rc
+  ((stopping)) && return  # a forwarded signal: the ranks are already on their way out
+  echo "launch_local.sh: rank ${rank_of[$pid]} (pid $pid) exited with status $rc; stopping the other ranks" >&2
+  forward TERM
+  (sleep "$grace" && for p in "${pids[@]}"; do kill -s KILL -- "-$p" 2>/dev/null; done) &
+  watchdog=$!
+}
+while ((${#exited[@]} < n)); do
+  for pid in "${pids[@]}"; do
+    [[ -n ${exited[$pid]:-} ]] && continue
+    kill -0 "$pid" 2>/dev/null && continue
+    wait "$pid"
+    on_exit "$pid" $?
+  done
+  ((${#exited[@]} < n)) && read -r -t 0.5 -u "$idle" _
 done
 [[ -n $watchdog ]] && kill -- "-$watchdog" 2>/dev/null
 exit "$status"

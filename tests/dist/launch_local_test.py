@@ -11,9 +11,11 @@ import unittest
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "launch_local.sh")
 
 
-def launch(n, cmd, **kw):
+def launch(n, cmd, grace_s=None, **kw):
     env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")}
     env["MASTER_PORT"] = "29999"
+    if grace_s is not None:
+        env["GRACE_S"] = grace_s
     return subprocess.Popen(["bash", SCRIPT, str(n), "sh", "-c", cmd], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
@@ -33,6 +35,14 @@ class LaunchLocal(unittest.TestCase):
         self.assertEqual(p.returncode, 7, err)
         self.assertLess(time.monotonic() - t0, 10.0)  # rank 0's 30 s sleep was cut short
         self.assertIn("rank 1", err)
+
+    def test_a_rank_that_ignores_term_is_killed_after_the_grace(self):
+        t0 = time.monotonic()
+        p = launch(2, 'if [ "$RANK" = 1 ]; then exit 7; fi; trap "" TERM; sleep 30', grace_s="1")
+        _, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 7, err)
+        self.assertGreater(time.monotonic() - t0, 1.0)  # TERM alone did not stop rank 0
+        self.assertLess(time.monotonic() - t0, 10.0)
 
     def test_term_is_forwarded_to_every_rank(self):
         with tempfile.TemporaryDirectory() as ready:

@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 
+#include "tips/core/compat.h"
 #include "tips/kernels/adamw.h"
 
 namespace tips::train {
@@ -111,7 +112,7 @@ class AdamW final : public Optimizer {
     return slots;
   }
   torch::optim::AdamWParamState& state_of(const torch::Tensor& p) {
-    auto& slot = impl_->state()[c10::guts::to_string(p.unsafeGetTensorImpl())];
+    auto& slot = impl_->state()[compat::optimizer_state_key(impl_->state(), p)];
     if (!slot) {
       auto fresh = std::make_unique<torch::optim::AdamWParamState>();
       fresh->step(0);

@@ -1,10 +1,15 @@
 // tips/core/compat.h - the ONLY place that looks at TORCH_VERSION.
 // LibTorch 1.13 (Debian, CPU) and 2.x (the GPU machine's PyTorch) differ in: the fused attention op,
-// the autocast API, and c10d class layout (ProcessGroup vs Backend). Everything else calls these shims.
+// the autocast API, c10d class layout (ProcessGroup vs Backend) and the optimizers' state keys. Everything else calls
+// these shims.
 #pragma once
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
-#include <ATen/autocast_mode.h>
+
+#include <sstream>
+#include <string>
+#include <type_traits>
 
 #define TIPS_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
@@ -116,6 +121,22 @@ class AutocastGuard {
   bool enabled_;
   AutocastState prev_;
 };
+
+// The key of a parameter's entry in a torch::optim optimizer's state map (Optimizer::state()). 1.13 keys it by the
+// parameter's TensorImpl pointer printed to a string (c10::guts::to_string, an ostream of the pointer); later
+// releases by the pointer itself. Chosen by the map's key type rather than a version number, since the key follows
+// the map. Used where tips creates or reads that state itself (train/optim.cpp's fused AdamW step).
+template <typename StateMap>
+typename StateMap::key_type optimizer_state_key(const StateMap& /*state*/, const torch::Tensor& param) {
+  using Key = typename StateMap::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << param.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return static_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
 
 }  // namespace tips::compat
 

@@ -81,9 +81,7 @@ ReadoutScorers make_scorers(const EvalConfig& cfg, int64_t classes) {
   const SegProtocol protocol{!cfg.background_class.empty(),
                              cfg.background_score >= -1 ? cfg.background_score
                                                         : std::numeric_limits<double>::quiet_NaN()};
-  // Sliding windows score one readout (the first); the others need the whole-image forward.
-  const size_t n = cfg.seg_mode == SegMode::kWhole ? cfg.seg_readouts.size() : 1;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < cfg.seg_readouts.size(); ++i) {
     r.readouts.push_back(parse_readout(cfg.seg_readouts[i]));
     r.prefixes.push_back(i == 0 ? "seg/" : "seg/" + cfg.seg_readouts[i] + "/");
     r.scorers.emplace_back(classes, protocol);
@@ -102,20 +100,27 @@ GlobalFeatures evaluate_segmentation(Encoders& enc, const EvalSplit& split, cons
                         .to(enc.device());  // (C, D)
   ReadoutScorers rs = make_scorers(cfg, static_cast<int64_t>(class_names.size()));
   const bool whole = cfg.seg_mode == SegMode::kWhole;
+  // Slide mode: one forward per window, every readout's scores side by side (slide_probabilities' blocks).
   const WindowScorer window_scores = [&](const torch::Tensor& crop) {
     const auto o = enc.encode_images(crop, /*dense_readouts=*/true);
-    return patch_text_scores(segmentation_features(o, rs.readouts[0]), text, crop.size(2) / enc.patch_size(),
-                             crop.size(3) / enc.patch_size());
+    std::vector<torch::Tensor> per_readout;
+    for (const auto readout : rs.readouts)
+      per_readout.push_back(patch_text_scores(segmentation_features(o, readout), text, crop.size(2) / enc.patch_size(),
+                                              crop.size(3) / enc.patch_size()));
+    return torch::cat(per_readout, 1);
   };
   // Legend in the mosaic label space (0 = background, k + 1 = class k) whatever the background choice.
   std::vector<std::string> legend = class_names;
   legend.insert(legend.begin(), with_bg ? cfg.background_class : "background");
   const auto on_batch = [&](int64_t begin, const torch::Tensor& images, const model::VisionOutput& out) {
     std::vector<torch::Tensor> scores;  // per readout (b, C, h, w)
-    const int64_t grid = cfg.image_size / enc.patch_size();
-    for (const auto readout : rs.readouts)
-      scores.push_back(whole ? patch_text_scores(segmentation_features(out, readout), text, grid, grid)
-                             : slide_probabilities(images, {cfg.slide_window, cfg.slide_stride}, window_scores));
+    const int64_t grid = cfg.image_size / enc.patch_size(), count = static_cast<int64_t>(rs.readouts.size());
+    if (whole) {
+      for (const auto readout : rs.readouts)
+        scores.push_back(patch_text_scores(segmentation_features(out, readout), text, grid, grid));
+    } else {
+      scores = slide_probabilities(images, {cfg.slide_window, cfg.slide_stride}, window_scores, count).chunk(count, 1);
+    }
     for (int64_t i = 0; i < images.size(0); ++i) {
       const auto label = record_label_map(split, static_cast<size_t>(begin + i));  // (H, W)
       torch::Tensor pred;

@@ -86,8 +86,10 @@ std::vector<int64_t> window_starts(int64_t size, int64_t window, int64_t stride)
   return starts;
 }
 
-torch::Tensor slide_probabilities(const torch::Tensor& images, const SlideWindow& sw, const WindowScorer& score) {
+torch::Tensor slide_probabilities(const torch::Tensor& images, const SlideWindow& sw, const WindowScorer& score,
+                                  int64_t readouts) {
   TORCH_CHECK(images.dim() == 4, "slide_probabilities: expected (B, 3, H, W), got ", images.sizes());
+  TORCH_CHECK(readouts >= 1, "slide_probabilities: readouts = ", readouts);
   const int64_t H = images.size(2), W = images.size(3);
   const int64_t wh = std::min(sw.window, H), ww = std::min(sw.window, W);
   torch::Tensor sum, count = torch::zeros({1, 1, H, W}, images.options().dtype(torch::kFloat));
@@ -95,7 +97,10 @@ torch::Tensor slide_probabilities(const torch::Tensor& images, const SlideWindow
     for (int64_t x : window_starts(W, ww, sw.stride)) {
       using torch::indexing::Slice;
       const auto crop = images.index({Slice(), Slice(), Slice(y, y + wh), Slice(x, x + ww)});
-      const auto probs = torch::softmax(upsample_scores(score(crop).to(torch::kFloat), wh, ww), /*dim=*/1);
+      const auto scores = upsample_scores(score(crop).to(torch::kFloat), wh, ww);  // (b, R * C, wh, ww)
+      TORCH_CHECK(scores.size(1) % readouts == 0, "slide_probabilities: ", scores.size(1), " scores for ", readouts,
+                  " readouts");
+      const auto probs = torch::softmax(scores.view({scores.size(0), readouts, -1, wh, ww}), /*dim=*/2).flatten(1, 2);
       if (!sum.defined()) sum = torch::zeros({images.size(0), probs.size(1), H, W}, probs.options());
       sum.index({Slice(), Slice(), Slice(y, y + wh), Slice(x, x + ww)}) += probs;
       count.index({Slice(), Slice(), Slice(y, y + wh), Slice(x, x + ww)}) += 1;

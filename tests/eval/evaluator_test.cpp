@@ -182,6 +182,27 @@ TEST(Evaluator, HandBuiltFeaturesGiveHandComputedFigures) {
   EXPECT_FALSE(fs::exists(out / "vis" / "seg_001.png"));
 }
 
+// Sliding windows score every readout, each from the same window forwards. With one pixel per patch, 2x2 windows
+// that tile the 4x4 canvases give every pixel its own window's softmax, whose argmax is the whole-image one: the
+// object figures of both readouts are those of the test above.
+TEST(Evaluator, SlideModeScoresEveryReadout) {
+  tips::testing::TempDir tmp;
+  const fs::path dir = tmp.str();
+  write_eval_set(dir);
+  auto cfg = colour_eval_config(dir);
+  cfg.seg_mode = SegMode::kSlide;
+  cfg.slide_window = 2;
+  cfg.slide_stride = 2;
+  cfg.cls_manifest = "";
+  cfg.visualize = 0;
+  ColourEncoders enc;
+  const auto r = run_evaluations(enc, cfg, (dir / "out").string());
+  EXPECT_DOUBLE_EQ(r.metrics.at("seg/object_pixel_acc"), 24.0 / 28.0);
+  EXPECT_DOUBLE_EQ(r.metrics.at("seg/obj_miou"), (0.5 + 0.0 + 1.0) / 3.0);
+  EXPECT_DOUBLE_EQ(r.metrics.at("seg/final/object_pixel_acc"), 4.0 / 28.0);
+  EXPECT_DOUBLE_EQ(r.metrics.at("seg/final/obj_miou"), 0.5 / 3.0);
+}
+
 TEST(Evaluator, NoBackgroundClassLeavesThePromptFiguresOut) {
   tips::testing::TempDir tmp;
   const fs::path dir = tmp.str();

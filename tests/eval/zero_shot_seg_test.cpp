@@ -138,4 +138,31 @@ TEST(ZeroShotSeg, ObjectPixelAccuracyIgnoresTheBackgroundScore) {
   EXPECT_THROW(upsampled.add(one.narrow(1, 0, 1), label_map), c10::Error);
 }
 
+// Two readouts side by side: each block of classes gets its own softmax and matches a one-readout call with that
+// readout's scorer, from one scorer call per window.
+TEST(ZeroShotSeg, SlideKeepsEachReadoutsBlockOfClasses) {
+  auto gen = tips::rng::generator(12);
+  const auto images = torch::rand({2, 3, 4, 6}, gen);
+  const auto first = [](const torch::Tensor& crop) {
+    const auto m = crop.mean({1, 2, 3});
+    return torch::stack({m, torch::zeros_like(m), -m}, 1).view({crop.size(0), 3, 1, 1}) * 5.0;
+  };
+  const auto second = [](const torch::Tensor& crop) {
+    const auto m = crop.amax({1, 2, 3});
+    return torch::stack({-m, 2.0 * m, torch::zeros_like(m)}, 1).view({crop.size(0), 3, 1, 1}) * 3.0;
+  };
+  int calls = 0;
+  const WindowScorer both = [&](const torch::Tensor& crop) {
+    ++calls;
+    return torch::cat({first(crop), second(crop)}, 1);
+  };
+  const SlideWindow sw{/*window=*/4, /*stride=*/2};
+  const auto probs = slide_probabilities(images, sw, both, /*readouts=*/2);
+  EXPECT_EQ(calls, 2);
+  ASSERT_EQ(probs.sizes(), (std::vector<int64_t>{2, 6, 4, 6}));
+  EXPECT_TRUE(torch::allclose(probs.narrow(1, 0, 3), slide_probabilities(images, sw, first)));
+  EXPECT_TRUE(torch::allclose(probs.narrow(1, 3, 3), slide_probabilities(images, sw, second)));
+  EXPECT_TRUE(torch::allclose(probs.narrow(1, 3, 3).sum(1), torch::ones({2, 4, 6})));
+}
+
 }  // namespace

@@ -48,7 +48,11 @@ struct SlideWindow {
 
 // "slide" mode: images (B, 3, H, W) -> (B, C, H, W) float, the average over covering windows of
 // softmax_C(upsample(score(window))). Every pixel is covered by >= 1 window; rows sum to 1 over C.
-torch::Tensor slide_probabilities(const torch::Tensor& images, const SlideWindow& sw, const WindowScorer& score);
+// readouts > 1: score(window) holds that many readouts' scores side by side along dim 1 (R blocks of C classes,
+// one ViT forward per window for all of them); each block gets its own softmax, and the result keeps the blocks:
+// (B, R * C, H, W).
+torch::Tensor slide_probabilities(const torch::Tensor& images, const SlideWindow& sw, const WindowScorer& score,
+                                  int64_t readouts = 1);
 
 // Label map (H, W) of the mosaic convention (0 = background, k + 1 = class k; any integer dtype) -> targets
 // (H, W) int64 for a ConfusionMatrix. with_background: the background is class 0 and class k is k + 1

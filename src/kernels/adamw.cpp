@@ -1,8 +1,10 @@
 // One AdamW step over all parameter tensors: a list of (tensor, element range) pieces, one parallel loop over it.
 #include "tips/kernels/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "adamw_rows.h"
 #include "parallel_impl.h"

@@ -22,28 +22,25 @@ struct Piece {
   int64_t begin, end;
 };
 
-// The scalars of one slot, rounded to T as ATen rounds a double scalar for a T tensor.
 template <typename T>
-struct SlotScalars {
-  T decay, b1, one_minus_b1, b2, one_minus_b2, sqrt_bc2, eps, neg_step_size;
-  bool decays;
-  SlotScalars(const AdamWSlot& s, const AdamWBetas& b) {
-    const double bc1 = 1.0 - std::pow(b.beta1, static_cast<double>(s.step));
-    const double bc2 = 1.0 - std::pow(b.beta2, static_cast<double>(s.step));
-    decays = s.weight_decay != 0;
-    decay = static_cast<T>(1.0 - s.lr * s.weight_decay);
-    b1 = static_cast<T>(b.beta1), b2 = static_cast<T>(b.beta2);
-    one_minus_b1 = static_cast<T>(1.0 - b.beta1), one_minus_b2 = static_cast<T>(1.0 - b.beta2);
-    sqrt_bc2 = static_cast<T>(std::sqrt(bc2));
-    eps = static_cast<T>(b.eps);
-    neg_step_size = static_cast<T>(-(s.lr / bc1));
-  }
-};
+avx512::AdamWCoefficients<T> coefficients(const AdamWSlot& s, const AdamWBetas& b) {
+  const double bc1 = 1.0 - std::pow(b.beta1, static_cast<double>(s.step));
+  const double bc2 = 1.0 - std::pow(b.beta2, static_cast<double>(s.step));
+  avx512::AdamWCoefficients<T> k;
+  k.decays = s.weight_decay != 0;
+  k.decay = static_cast<T>(1.0 - s.lr * s.weight_decay);
+  k.b1 = static_cast<T>(b.beta1), k.b2 = static_cast<T>(b.beta2);
+  k.one_minus_b1 = static_cast<T>(1.0 - b.beta1), k.one_minus_b2 = static_cast<T>(1.0 - b.beta2);
+  k.sqrt_bc2 = static_cast<T>(std::sqrt(bc2));
+  k.eps = static_cast<T>(b.eps);
+  k.neg_step_size = static_cast<T>(-(s.lr / bc1));
+  return k;
+}
 
 // The element-wise update, in torch::optim::AdamW's order of operations (each line one of its ATen ops). The float64
 // path (tests, float64 models); float32 runs the AVX-512 copy of this loop (adamw_avx512.cpp).
 template <typename T>
-void update_values(T* p, const T* g, T* m, T* v, const SlotScalars<T>& k, int64_t n) {
+void update_values(T* p, const T* g, T* m, T* v, const avx512::AdamWCoefficients<T>& k, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     T pi = k.decays ? p[i] * k.decay : p[i];
     const T mi = m[i] * k.b1 + k.one_minus_b1 * g[i];
@@ -55,16 +52,14 @@ void update_values(T* p, const T* g, T* m, T* v, const SlotScalars<T>& k, int64_
 }
 
 template <typename T>
-void update_range(const AdamWSlot& slot, const SlotScalars<T>& k, int64_t begin, int64_t end) {
+void update_range(const AdamWSlot& slot, const avx512::AdamWCoefficients<T>& k, int64_t begin, int64_t end) {
   T* p = slot.param.data_ptr<T>() + begin;
   const T* g = slot.grad.data_ptr<T>() + begin;
   T* m = slot.exp_avg.data_ptr<T>() + begin;
   T* v = slot.exp_avg_sq.data_ptr<T>() + begin;
 #if TIPS_HAVE_CPU_KERNELS
   if constexpr (std::is_same_v<T, float>) {
-    const avx512::AdamWCoefficients c{k.decay,    k.b1,  k.one_minus_b1,  k.b2,    k.one_minus_b2,
-                                      k.sqrt_bc2, k.eps, k.neg_step_size, k.decays};
-    avx512::adamw_range(p, g, m, v, c, end - begin);
+    avx512::adamw_range(p, g, m, v, k, end - begin);
     return;
   }
 #endif
@@ -73,9 +68,9 @@ void update_range(const AdamWSlot& slot, const SlotScalars<T>& k, int64_t begin,
 
 template <typename T>
 void run_pieces(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, const std::vector<Piece>& pieces) {
-  std::vector<SlotScalars<T>> scalars;
+  std::vector<avx512::AdamWCoefficients<T>> scalars;
   scalars.reserve(slots.size());
-  for (const auto& s : slots) scalars.emplace_back(s, betas);
+  for (const auto& s : slots) scalars.push_back(coefficients<T>(s, betas));
   detail::parallel_for(0, static_cast<int64_t>(pieces.size()), 1, [&](int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) {
       const Piece& piece = pieces[static_cast<size_t>(i)];

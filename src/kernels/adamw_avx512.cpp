@@ -5,7 +5,7 @@
 
 namespace tips::kernels::avx512 {
 
-void adamw_range(float* p, const float* g, float* m, float* v, const AdamWCoefficients& k, int64_t n) {
+void adamw_range(float* p, const float* g, float* m, float* v, const AdamWCoefficients<float>& k, int64_t n) {
   const __m512 decay = _mm512_set1_ps(k.decay), b1 = _mm512_set1_ps(k.b1), b2 = _mm512_set1_ps(k.b2);
   const __m512 omb1 = _mm512_set1_ps(k.one_minus_b1), omb2 = _mm512_set1_ps(k.one_minus_b2);
   const __m512 sqrt_bc2 = _mm512_set1_ps(k.sqrt_bc2), eps = _mm512_set1_ps(k.eps);

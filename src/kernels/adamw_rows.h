@@ -4,13 +4,15 @@
 
 namespace tips::kernels::avx512 {
 
-// One tensor's AdamW scalars, rounded to float32 as ATen rounds a double scalar for a float32 tensor.
+// One tensor's AdamW scalars, rounded to T as ATen rounds a double scalar for a T tensor (adamw.cpp fills them; its
+// float64 loop and the float32 AVX-512 loop below read them).
+template <typename T>
 struct AdamWCoefficients {
-  float decay, b1, one_minus_b1, b2, one_minus_b2, sqrt_bc2, eps, neg_step_size;
+  T decay, b1, one_minus_b1, b2, one_minus_b2, sqrt_bc2, eps, neg_step_size;
   bool decays;  // weight decay != 0 (LibTorch skips the product then, and so do we)
 };
 
 // The update of kernels/adamw.h on n values, in place.
-void adamw_range(float* p, const float* g, float* m, float* v, const AdamWCoefficients& k, int64_t n);
+void adamw_range(float* p, const float* g, float* m, float* v, const AdamWCoefficients<float>& k, int64_t n);
 
 }  // namespace tips::kernels::avx512

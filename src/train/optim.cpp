@@ -70,16 +70,16 @@ class AdamW final : public Optimizer {
   }
   // LibTorch's step, or the same update as one fused pass over every tensor (kernels/adamw.h) where it applies.
   void step() override {
-    std::vector<kernels::AdamWSlot> slots = fused_slots();
+    std::vector<torch::optim::AdamWParamState*> states;
+    std::vector<kernels::AdamWSlot> slots = fused_slots(states);
     if (!kernels::fused_adamw_applies(slots)) {
       impl_->step();
       return;
     }
     torch::NoGradGuard no_grad;
-    for (auto& slot : slots) {
-      auto& state = state_of(slot.param);
-      state.step(state.step() + 1);
-      slot.step = state.step();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      states[i]->step(states[i]->step() + 1);
+      slots[i].step = states[i]->step();
     }
     kernels::fused_adamw(slots, betas_);
   }
@@ -97,15 +97,17 @@ class AdamW final : public Optimizer {
 
  private:
   // The parameters with a gradient, their state (created as LibTorch's step creates it, so that save() writes the
-  // same archive either way) and their group's lr and weight decay; `step` is filled in by step().
-  std::vector<kernels::AdamWSlot> fused_slots() {
+  // same archive either way; `states` gets each slot's, in order) and their group's lr and weight decay; `step` is
+  // filled in by step().
+  std::vector<kernels::AdamWSlot> fused_slots(std::vector<torch::optim::AdamWParamState*>& states) {
     std::vector<kernels::AdamWSlot> slots;
     for (auto& group : impl_->param_groups()) {
       const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
       if (o.amsgrad()) return {};
       for (const auto& p : group.params()) {
         if (!p.grad().defined()) continue;
-        const auto& state = state_of(p);
+        auto& state = state_of(p);
+        states.push_back(&state);
         slots.push_back({p, p.grad(), state.exp_avg(), state.exp_avg_sq(), o.lr(), o.weight_decay(), 0});
       }
     }

@@ -77,9 +77,13 @@ tips::data::Batch synthetic_batch(const RunConfig& cfg, int64_t B, uint64_t seed
 
 // ---- timing -----------------------------------------------------------------------------------------------
 
+// The middle value; for an even count the mean of the two middle ones (the upper one alone would bias a pair of
+// repeats, or 2 timed steps, towards the slower).
 double median_of(std::vector<double> v) {
+  if (v.empty()) return -1;
   std::sort(v.begin(), v.end());
-  return v.empty() ? -1 : v[v.size() / 2];
+  const size_t mid = v.size() / 2;
+  return v.size() % 2 == 1 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
 }
 
 struct Timing {
@@ -284,6 +288,15 @@ struct Results {
   int64_t skipped = 0;
 };
 
+// Python's step time over C++'s, one per repeat: the two sides of a repeat run back to back, so each ratio sees
+// one state of the host, while the medians of the two columns may come from different repeats.
+std::vector<double> paired_speedups(const Results& r) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < r.py_median.size() && i < r.cpp_median.size(); ++i)
+    ratios.push_back(r.py_median[i] / r.cpp_median[i]);
+  return ratios;
+}
+
 double min_of(const std::vector<double>& v) { return v.empty() ? -1 : *std::min_element(v.begin(), v.end()); }
 double max_of(const std::vector<double>& v) { return v.empty() ? -1 : *std::max_element(v.begin(), v.end()); }
 
@@ -347,6 +360,13 @@ Results measure(const Opts& o, tips::train::Trainer& trainer, const std::vector<
   return r;
 }
 
+void print_paired(const std::vector<double>& ratios) {
+  std::printf("%-26s %11.2fx\n", "  median of the repeats'", median_of(ratios));
+  std::printf("  per repeat:");
+  for (double x : ratios) std::printf(" %.2fx", x);
+  std::printf("\n");
+}
+
 void print_table(const Results& r, double images, double flops, double peak, int64_t repeats) {
   const bool py = !r.py_median.empty();
   const double cpp_med = median_of(r.cpp_median), py_med = py ? median_of(r.py_median) : -1;
@@ -373,6 +393,7 @@ void print_table(const Results& r, double images, double flops, double peak, int
   if (py) {
     std::printf("%-26s %11.2fx\n", "speed-up C++ / Python", py_med / cpp_med);
     std::printf("%-26s %11.2fx\n", "  in CPU seconds", median_of(r.py_cpu) / median_of(r.cpp_cpu));
+    if (repeats > 1) print_paired(paired_speedups(r));
   }
 }
 
@@ -395,6 +416,8 @@ nlohmann::json to_json(const Results& r, double images, double flops, double pea
                    {"imgs_per_s", images / py_med}, {"gflops_per_s", flops / py_med / 1e9}};
     j["speedup"] = py_med / cpp_med;
     j["speedup_cpu_s"] = median_of(r.py_cpu) / median_of(r.cpp_cpu);
+    j["speedups"] = paired_speedups(r);  // per repeat, Python over C++
+    j["speedup_paired_median"] = median_of(paired_speedups(r));
   } else {
     j["python"] = {{"error", r.py_error}};
   }

@@ -18,7 +18,7 @@ bash scripts/demo_data.sh "$tips" "$data" $data_flags
 data_set=()
 [ "$data" = data/fashion_mosaic ] || mapfile -t data_set < <(bash scripts/data_overrides.sh "$data")
 seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(0)
-rows=(${ABLATE_ROWS:-tips_v1 +ibotpp +captions +head_ema +patch_text})
+read -r -a rows <<< "${ABLATE_ROWS:-tips_v1 +ibotpp +captions +head_ema +patch_text}"
 out=${ABLATE_OUT:-runs/ablations}
 mkdir -p "$out"
 results=$out/results.jsonl

@@ -5,7 +5,7 @@
 # ends within 9 minutes on one H100; a failed phase is recorded and the next one still runs.
 #   device tool: command "bash scripts/gpu_check.sh", carry [".debs"]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-gpu_out}
 mkdir -p "$out"
 summary="$out/summary.txt"

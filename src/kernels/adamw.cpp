@@ -23,7 +23,7 @@ struct Piece {
 };
 
 template <typename T>
-avx512::AdamWCoefficients<T> coefficients(const AdamWSlot& s, const AdamWBetas& b) {
+avx512::AdamWCoefficients<T> coefficients(const AdamWSlot& s, const AdamWBetas& b, double grad_scale) {
   const double bc1 = 1.0 - std::pow(b.beta1, static_cast<double>(s.step));
   const double bc2 = 1.0 - std::pow(b.beta2, static_cast<double>(s.step));
   avx512::AdamWCoefficients<T> k;
@@ -34,6 +34,8 @@ avx512::AdamWCoefficients<T> coefficients(const AdamWSlot& s, const AdamWBetas& 
   k.sqrt_bc2 = static_cast<T>(std::sqrt(bc2));
   k.eps = static_cast<T>(b.eps);
   k.neg_step_size = static_cast<T>(-(s.lr / bc1));
+  k.scales = grad_scale != 1.0;
+  k.grad_scale = static_cast<T>(grad_scale);
   return k;
 }
 
@@ -42,9 +44,10 @@ avx512::AdamWCoefficients<T> coefficients(const AdamWSlot& s, const AdamWBetas& 
 template <typename T>
 void update_values(T* p, const T* g, T* m, T* v, const avx512::AdamWCoefficients<T>& k, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
+    const T gi = k.scales ? g[i] * k.grad_scale : g[i];
     T pi = k.decays ? p[i] * k.decay : p[i];
-    const T mi = m[i] * k.b1 + k.one_minus_b1 * g[i];
-    const T vi = v[i] * k.b2 + k.one_minus_b2 * g[i] * g[i];
+    const T mi = m[i] * k.b1 + k.one_minus_b1 * gi;
+    const T vi = v[i] * k.b2 + k.one_minus_b2 * gi * gi;
     const T denom = std::sqrt(vi) / k.sqrt_bc2 + k.eps;
     pi = pi + k.neg_step_size * (mi / denom);
     p[i] = pi, m[i] = mi, v[i] = vi;
@@ -67,10 +70,11 @@ void update_range(const AdamWSlot& slot, const avx512::AdamWCoefficients<T>& k, 
 }
 
 template <typename T>
-void run_pieces(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, const std::vector<Piece>& pieces) {
+void run_pieces(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, double grad_scale,
+                const std::vector<Piece>& pieces) {
   std::vector<avx512::AdamWCoefficients<T>> scalars;
   scalars.reserve(slots.size());
-  for (const auto& s : slots) scalars.push_back(coefficients<T>(s, betas));
+  for (const auto& s : slots) scalars.push_back(coefficients<T>(s, betas, grad_scale));
   detail::parallel_for(0, static_cast<int64_t>(pieces.size()), 1, [&](int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) {
       const Piece& piece = pieces[static_cast<size_t>(i)];
@@ -98,16 +102,16 @@ bool fused_adamw_applies(const std::vector<AdamWSlot>& slots) {
   return true;
 }
 
-void fused_adamw(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas) {
+void fused_adamw(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, double grad_scale) {
   TORCH_CHECK(fused_adamw_applies(slots), "fused_adamw: CPU float32/float64 contiguous tensors of one dtype only");
   std::vector<Piece> pieces;
   for (size_t s = 0; s < slots.size(); ++s)
     for (int64_t begin = 0, n = slots[s].param.numel(); begin < n; begin += kPieceElements)
       pieces.push_back({s, begin, std::min(n, begin + kPieceElements)});
   if (slots.front().param.scalar_type() == torch::kDouble)
-    run_pieces<double>(slots, betas, pieces);
+    run_pieces<double>(slots, betas, grad_scale, pieces);
   else
-    run_pieces<float>(slots, betas, pieces);
+    run_pieces<float>(slots, betas, grad_scale, pieces);
 }
 
 }  // namespace tips::kernels

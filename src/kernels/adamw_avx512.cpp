@@ -9,10 +9,10 @@ void adamw_range(float* p, const float* g, float* m, float* v, const AdamWCoeffi
   const __m512 decay = _mm512_set1_ps(k.decay), b1 = _mm512_set1_ps(k.b1), b2 = _mm512_set1_ps(k.b2);
   const __m512 omb1 = _mm512_set1_ps(k.one_minus_b1), omb2 = _mm512_set1_ps(k.one_minus_b2);
   const __m512 sqrt_bc2 = _mm512_set1_ps(k.sqrt_bc2), eps = _mm512_set1_ps(k.eps);
-  const __m512 neg_step = _mm512_set1_ps(k.neg_step_size);
+  const __m512 neg_step = _mm512_set1_ps(k.neg_step_size), grad_scale = _mm512_set1_ps(k.grad_scale);
   for (int64_t i = 0; i < n; i += kLanes) {
     const __mmask16 lanes = lanes_from(i, n);
-    const __m512 gi = load(g, i, lanes);
+    const __m512 gi = k.scales ? _mm512_mul_ps(load(g, i, lanes), grad_scale) : load(g, i, lanes);
     __m512 pi = load(p, i, lanes);
     if (k.decays) pi = _mm512_mul_ps(pi, decay);
     const __m512 mi = _mm512_add_ps(_mm512_mul_ps(load(m, i, lanes), b1), _mm512_mul_ps(omb1, gi));

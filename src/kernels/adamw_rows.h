@@ -9,7 +9,9 @@ namespace tips::kernels::avx512 {
 template <typename T>
 struct AdamWCoefficients {
   T decay, b1, one_minus_b1, b2, one_minus_b2, sqrt_bc2, eps, neg_step_size;
-  bool decays;  // weight decay != 0 (LibTorch skips the product then, and so do we)
+  T grad_scale;  // the clip's factor, rounded to T as ATen's mul_ by a double rounds it
+  bool decays;   // weight decay != 0 (LibTorch skips the product then, and so do we)
+  bool scales;   // grad_scale != 1 (then g * grad_scale stands for g, as if the gradient had been scaled first)
 };
 
 // The update of kernels/adamw.h on n values, in place.

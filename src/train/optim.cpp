@@ -16,6 +16,10 @@ bool no_weight_decay(const std::string& name, const torch::Tensor& p) {
   return false;
 }
 
+double clip_factor(double grad_norm, double max_norm) {
+  return max_norm > 0 && grad_norm > max_norm ? max_norm / (grad_norm + 1e-6) : 1.0;
+}
+
 std::vector<ParamGroup> make_param_groups(const std::vector<NamedParam>& params, const OptimConfig& cfg,
                                           int64_t vision_depth) {
   std::map<std::pair<double, double>, ParamGroup> groups;
@@ -47,6 +51,14 @@ std::vector<ParamGroup> make_param_groups(const std::vector<NamedParam>& params,
 
 namespace {
 
+// grad <- grad * scale for every parameter with a gradient (nothing when scale is 1).
+void scale_grads(const std::vector<torch::Tensor>& params, double scale) {
+  if (scale == 1.0) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params)
+    if (p.grad().defined()) p.mutable_grad().mul_(scale);
+}
+
 class AdamW final : public Optimizer {
  public:
   AdamW(const std::vector<ParamGroup>& groups, const OptimConfig& cfg) {
@@ -68,11 +80,13 @@ class AdamW final : public Optimizer {
       o.weight_decay(wd * mults_[i].second);
     }
   }
-  // LibTorch's step, or the same update as one fused pass over every tensor (kernels/adamw.h) where it applies.
-  void step() override {
+  // LibTorch's step, or the same update as one fused pass over every tensor (kernels/adamw.h) where it applies;
+  // that pass applies grad_scale as it reads each gradient.
+  void step_scaled(double grad_scale) override {
     std::vector<torch::optim::AdamWParamState*> states;
     std::vector<kernels::AdamWSlot> slots = fused_slots(states);
     if (!kernels::fused_adamw_applies(slots)) {
+      for (const auto& group : impl_->param_groups()) scale_grads(group.params(), grad_scale);
       impl_->step();
       return;
     }
@@ -81,7 +95,7 @@ class AdamW final : public Optimizer {
       states[i]->step(states[i]->step() + 1);
       slots[i].step = states[i]->step();
     }
-    kernels::fused_adamw(slots, betas_);
+    kernels::fused_adamw(slots, betas_, grad_scale);
   }
   void zero_grad() override { impl_->zero_grad(); }
   void save(torch::serialize::OutputArchive& ar) const override { impl_->save(ar); }
@@ -161,8 +175,9 @@ class Adafactor final : public Optimizer {
       for (auto& p : g.params)
         if (p.grad().defined()) p.mutable_grad().zero_();
   }
-  void step() override {
+  void step_scaled(double grad_scale) override {
     torch::NoGradGuard no_grad;
+    for (const auto& g : groups_) scale_grads(g.params, grad_scale);
     ++steps_;
     size_t i = 0;
     for (const auto& g : groups_) {

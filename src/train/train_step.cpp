@@ -4,6 +4,7 @@
 
 #include "tips/core/rng.h"
 #include "tips/core/schedule.h"
+#include "tips/kernels/sum_of_squares.h"
 #include "trainer_impl.h"
 
 namespace tips::train {
@@ -27,18 +28,16 @@ torch::Tensor Trainer::Impl::sync_grads(torch::Tensor& values) {
   if (step < cfg.optim.freeze_last_layer_steps)
     for (const auto& p : params)
       if (p.name.find("last_layer") != std::string::npos && p.param.grad().defined()) p.param.mutable_grad().zero_();
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : trainable)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
+  // One pass over every gradient on CPU (kernels/sum_of_squares.h); else a norm per tensor, on the device.
+  if (kernels::fused_sum_of_squares_applies(grads))
+    return torch::full({}, std::sqrt(kernels::sum_of_squares(grads)), torch::kDouble);
   std::vector<torch::Tensor> norms;
-  for (const auto& p : trainable)
-    if (p.grad().defined()) norms.push_back(p.grad().to(torch::kFloat).norm());
-  if (norms.empty()) return torch::zeros({}, torch::TensorOptions().device(device));
+  for (const auto& g : grads) norms.push_back(g.to(torch::kFloat).norm());
   return torch::stack(norms).norm();
-}
-
-void Trainer::Impl::clip_grads(double grad_norm) {
-  if (cfg.optim.clip_grad <= 0 || grad_norm <= cfg.optim.clip_grad) return;
-  const double scale = cfg.optim.clip_grad / (grad_norm + 1e-6);
-  for (const auto& p : trainable)
-    if (p.grad().defined()) p.mutable_grad().mul_(scale);
 }
 
 void Trainer::Impl::apply_schedules(MetricRecord& rec) {
@@ -121,8 +120,7 @@ StepResult Trainer::step(const std::vector<data::Batch>& micro_batches) {
     s.teacher->discard_centers();  // the skipped batch leaves no trace in the teacher
     return result;  // the step counter does not advance: the same step is retried with the next batch
   }
-  s.clip_grads(grad_norm);
-  s.optimizer->step();
+  s.optimizer->step_scaled(clip_factor(grad_norm, s.cfg.optim.clip_grad));  // the clip: gradients times its factor
   s.teacher->commit_centers();
   s.teacher->update(momentum);
   ++s.step;

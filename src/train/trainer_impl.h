@@ -53,9 +53,8 @@ struct Trainer::Impl {
   StepResult read_values(const DeviceMetrics& means, double& grad_norm, double& temperature);
   // After every micro-batch's backward: averages the gradients and `values` (the logged values, in the same
   // collective) over ranks, zeroes the frozen prototype layers' gradients and returns the global gradient norm
-  // (before clipping) as a () float32 tensor on the device.
+  // (before clipping) as a () tensor on the device (float64 where the CPU kernel sums it, else float32).
   torch::Tensor sync_grads(torch::Tensor& values);
-  void clip_grads(double grad_norm);
   void apply_schedules(MetricRecord& rec);
 
   // Construction phases (trainer.cpp).

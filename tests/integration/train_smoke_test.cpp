@@ -103,6 +103,26 @@ TEST(TrainSmoke, TrainWritesCheckpointsMetricsAndReimportableExport) {
     EXPECT_TRUE(torch::equal(item.value(), fresh_model->text->named_parameters()[item.key()])) << item.key();
 }
 
+// The logged grad_norm is the L2 norm over every trainable gradient, recomputed here in float64 from the gradients
+// the step leaves behind (the clip is off, so no path scales them), in fp32 and in bf16 (float32 gradients of the
+// master weights either way).
+TEST(TrainSmoke, LoggedGradNormIsTheNormOfEveryGradient) {
+  for (const std::string precision : {"fp32", "bf16"}) {
+    SCOPED_TRACE(precision);
+    Trainer t(tips::testing::tiny_config(fresh("grad_norm_" + precision),
+                                         {"train.precision=" + precision, "optim.clip_grad=0", "train.steps=3"}));
+    t.step(t.next_batches());
+    const auto r = t.step(t.next_batches());
+    double sum = 0;
+    int64_t with_grad = 0;
+    for (const auto& p : t.model()->parameters())
+      if (p.requires_grad() && p.grad().defined())
+        sum += p.grad().to(torch::kDouble).square().sum().item<double>(), ++with_grad;
+    ASSERT_GT(with_grad, 10);
+    EXPECT_NEAR(r.terms.get("grad_norm"), std::sqrt(sum), 1e-6 * std::sqrt(sum));
+  }
+}
+
 TEST(TrainSmoke, TeacherPoliciesAndTipsV1SwitchRun) {
   struct Case { std::vector<std::string> set; int64_t ema_params_min, ema_params_max; };
   const Case cases[] = {

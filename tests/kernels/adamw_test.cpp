@@ -86,6 +86,33 @@ TEST(FusedAdamW, AppliesOnlyToContiguousCpuTensorsOfOneDtype) {
   EXPECT_FALSE(tips::kernels::fused_adamw_applies({}));
 }
 
+// The clip's factor applied as the fused pass reads each gradient equals scaling the gradients first (LibTorch's
+// path, and the one before the factor moved into the pass), bit for bit in float32 and float64; the gradients
+// themselves are left unscaled.
+TEST(FusedAdamW, GradScaleEqualsScalingTheGradientsFirst) {
+  SKIP_WITHOUT_FUSED_KERNELS();
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    OptimConfig cfg;
+    auto in_pass = make_params(dtype), first = make_params(dtype);
+    auto opt_in_pass = tips::train::make_optimizer(groups_of(in_pass), cfg);
+    auto opt_first = tips::train::make_optimizer(groups_of(first), cfg);
+    for (int t = 0; t < 3; ++t) {
+      const double scale = 0.37 / (t + 1);
+      for (size_t i = 0; i < in_pass.size(); ++i) {
+        const auto g = torch::randn(in_pass[i].sizes(), dtype);
+        in_pass[i].mutable_grad() = g.clone();
+        first[i].mutable_grad() = g * scale;  // what grad.mul_(scale) gives
+      }
+      opt_in_pass->set_lr_wd(1e-2, 0.04), opt_first->set_lr_wd(1e-2, 0.04);
+      const auto grad_before = in_pass[0].grad().clone();
+      opt_in_pass->step_scaled(scale);
+      opt_first->step();
+      EXPECT_TRUE(torch::equal(in_pass[0].grad(), grad_before)) << "the pass scaled the gradient in place";
+    }
+    for (size_t i = 0; i < in_pass.size(); ++i) EXPECT_TRUE(torch::equal(in_pass[i], first[i])) << dtype << " " << i;
+  }
+}
+
 // The fused step keeps its state in LibTorch's AdamW state, under LibTorch's keys: a checkpoint written after
 // fused steps and read into a fresh optimizer continues exactly as the uninterrupted one.
 TEST(FusedAdamW, CheckpointAfterFusedStepsResumesExactly) {

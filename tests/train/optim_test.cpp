@@ -56,6 +56,42 @@ TEST(AdamW, MatchesHandComputedFirstStepWithDecoupledDecay) {
   EXPECT_NEAR(p[1].item<double>(), -2.0 * (1 - 0.05) + 0.1 * 0.4 / (0.4 + eps), 1e-12);
 }
 
+TEST(ClipFactor, ScalesTheNormDownToTheLimitOnlyAboveIt) {
+  EXPECT_DOUBLE_EQ(clip_factor(6.0, 3.0), 3.0 / (6.0 + 1e-6));  // 6 * factor = 3 (to the 1e-6 guard)
+  EXPECT_DOUBLE_EQ(clip_factor(3.0, 3.0), 1.0);                 // at the limit: left alone
+  EXPECT_DOUBLE_EQ(clip_factor(2.0, 3.0), 1.0);
+  EXPECT_DOUBLE_EQ(clip_factor(6.0, 0.0), 1.0);  // 0 turns the clip off
+}
+
+// Adafactor's step_scaled(s) is its step on the gradients times s. One scale throughout would cancel in
+// g / sqrt(v); two different scales do not (the second step's update falls under the clipping threshold), so the
+// last check fails if the scale never reaches the update.
+TEST(Adafactor, StepScaledEqualsScalingTheGradientsFirst) {
+  OptimConfig cfg;
+  cfg.name = OptimizerKind::kAdafactor;
+  cfg.beta1 = 0.0;
+  cfg.beta2 = 0.5;
+  auto a = torch::ones({3, 4}, torch::kDouble).requires_grad_(), b = a.detach().clone().requires_grad_();
+  auto opt_a = make_optimizer({ParamGroup{"g", {a}, {"a"}, 1.0, 0.0}}, cfg);
+  auto opt_b = make_optimizer({ParamGroup{"g", {b}, {"b"}, 1.0, 0.0}}, cfg);
+  for (const double scale : {0.25, 0.05}) {
+    const auto g = torch::linspace(-1.0, 1.0, 12, torch::kDouble).reshape({3, 4});
+    a.mutable_grad() = g.clone(), b.mutable_grad() = g * scale;
+    opt_a->set_lr_wd(0.1, 0.0), opt_b->set_lr_wd(0.1, 0.0);
+    opt_a->step_scaled(scale);
+    opt_b->step();
+  }
+  EXPECT_TRUE(torch::equal(a, b));
+  auto c = torch::ones({3, 4}, torch::kDouble).requires_grad_();
+  auto opt_c = make_optimizer({ParamGroup{"g", {c}, {"c"}, 1.0, 0.0}}, cfg);
+  for (int t = 0; t < 2; ++t) {
+    c.mutable_grad() = torch::linspace(-1.0, 1.0, 12, torch::kDouble).reshape({3, 4});
+    opt_c->set_lr_wd(0.1, 0.0);
+    opt_c->step();
+  }
+  EXPECT_FALSE(torch::allclose(a, c, 0, 1e-9)) << "the scale did not reach the update";
+}
+
 TEST(Adafactor, FactoredUpdateMatchesFormulaAndClipping) {
   OptimConfig cfg;
   cfg.name = OptimizerKind::kAdafactor;

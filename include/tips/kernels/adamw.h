@@ -33,7 +33,9 @@ struct AdamWBetas {
 bool fused_adamw_applies(const std::vector<AdamWSlot>& slots);
 
 // p <- p (1 - lr wd);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
-// p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), in place. Requires fused_adamw_applies(slots).
-void fused_adamw(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas);
+// p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), in place, with g = grad * grad_scale (the
+// global-norm clip's factor, applied as it is read: the gradients themselves are left as they are). The same
+// values as grad.mul_(grad_scale) followed by the step. Requires fused_adamw_applies(slots).
+void fused_adamw(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, double grad_scale = 1.0);
 
 }  // namespace tips::kernels

@@ -42,13 +42,21 @@ class Optimizer {
   virtual ~Optimizer() = default;
   // Base values from the schedules; each group scales them by its multipliers.
   virtual void set_lr_wd(double lr, double weight_decay) = 0;
-  virtual void step() = 0;
+  // One update from the gradients times grad_scale (the global-norm clip's factor; 1 = the gradients as they are).
+  // The gradients are not read again before the next zero_grad(): a path may scale them in place or only as it
+  // reads them.
+  virtual void step_scaled(double grad_scale) = 0;
+  void step() { step_scaled(1.0); }
   virtual void zero_grad() = 0;
   virtual void save(torch::serialize::OutputArchive& ar) const = 0;
   virtual void load(torch::serialize::InputArchive& ar) = 0;
   // Bytes of optimizer state currently held (for memory reports).
   virtual int64_t state_bytes() const = 0;
 };
+
+// The global-norm clip's factor for the gradients: max_norm / (grad_norm + 1e-6) when grad_norm exceeds
+// max_norm > 0, else 1 (max_norm 0 turns the clip off).
+double clip_factor(double grad_norm, double max_norm);
 
 std::unique_ptr<Optimizer> make_optimizer(const std::vector<ParamGroup>& groups, const OptimConfig& cfg);
 

@@ -51,6 +51,15 @@ std::vector<ParamGroup> make_param_groups(const std::vector<NamedParam>& params,
 
 namespace {
 
+// Every gradient back to undefined. Backward then hands each parameter its first gradient as it is (a zeroed
+// buffer would cost a memset and an add per tensor, 2 x 106 ops in the demo step), and the update skips a parameter
+// that got none, as it skips one that never had any. LibTorch 2.x's own zero_grad() does the same by default; 1.13's
+// zeroes in place, so both builds call this instead.
+void drop_grads(const std::vector<torch::Tensor>& params) {
+  for (const auto& p : params)
+    if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+}
+
 // grad <- grad * scale for every parameter with a gradient (nothing when scale is 1).
 void scale_grads(const std::vector<torch::Tensor>& params, double scale) {
   if (scale == 1.0) return;
@@ -97,7 +106,9 @@ class AdamW final : public Optimizer {
     }
     kernels::fused_adamw(slots, betas_, grad_scale);
   }
-  void zero_grad() override { impl_->zero_grad(); }
+  void zero_grad() override {
+    for (const auto& group : impl_->param_groups()) drop_grads(group.params());
+  }
   void save(torch::serialize::OutputArchive& ar) const override { impl_->save(ar); }
   void load(torch::serialize::InputArchive& ar) override { impl_->load(ar); }
   int64_t state_bytes() const override {
@@ -171,9 +182,7 @@ class Adafactor final : public Optimizer {
     wd_ = wd;
   }
   void zero_grad() override {
-    for (auto& g : groups_)
-      for (auto& p : g.params)
-        if (p.grad().defined()) p.mutable_grad().zero_();
+    for (const auto& g : groups_) drop_grads(g.params);
   }
   void step_scaled(double grad_scale) override {
     torch::NoGradGuard no_grad;

@@ -56,6 +56,29 @@ TEST(AdamW, MatchesHandComputedFirstStepWithDecoupledDecay) {
   EXPECT_NEAR(p[1].item<double>(), -2.0 * (1 - 0.05) + 0.1 * 0.4 / (0.4 + eps), 1e-12);
 }
 
+// zero_grad() leaves every gradient undefined, so backward hands over fresh gradients, and a parameter that got
+// none since is left alone by the next step (a zeroed gradient would still decay it and move its moments).
+TEST(Optimizers, ZeroGradDropsGradientsAndTheStepSkipsParametersWithoutOne) {
+  for (const auto kind : {OptimizerKind::kAdamW, OptimizerKind::kAdafactor}) {
+    SCOPED_TRACE(kind == OptimizerKind::kAdamW ? "AdamW" : "Adafactor");
+    OptimConfig cfg;
+    cfg.name = kind;
+    auto used = torch::ones({2, 3}).requires_grad_(), unused = torch::ones({2, 3}).requires_grad_();
+    auto opt = make_optimizer({ParamGroup{"g", {used, unused}, {"used", "unused"}, 1.0, 1.0}}, cfg);
+    opt->set_lr_wd(0.1, 0.5);
+    used.mutable_grad() = torch::full({2, 3}, 0.5), unused.mutable_grad() = torch::full({2, 3}, 0.5);
+    opt->step();
+    opt->zero_grad();
+    EXPECT_FALSE(used.grad().defined());
+    EXPECT_FALSE(unused.grad().defined());
+    const auto unused_before = unused.detach().clone(), used_before = used.detach().clone();
+    used.mutable_grad() = torch::full({2, 3}, 0.5);
+    opt->step();
+    EXPECT_TRUE(torch::equal(unused, unused_before));
+    EXPECT_FALSE(torch::equal(used, used_before));
+  }
+}
+
 TEST(ClipFactor, ScalesTheNormDownToTheLimitOnlyAboveIt) {
   EXPECT_DOUBLE_EQ(clip_factor(6.0, 3.0), 3.0 / (6.0 + 1e-6));  // 6 * factor = 3 (to the 1e-6 guard)
   EXPECT_DOUBLE_EQ(clip_factor(3.0, 3.0), 1.0);                 // at the limit: left alone

@@ -47,6 +47,8 @@ class Optimizer {
   // reads them.
   virtual void step_scaled(double grad_scale) = 0;
   void step() { step_scaled(1.0); }
+  // Every gradient undefined again (not zeroed): a parameter that gets no gradient before the next step is left
+  // as it is by that step.
   virtual void zero_grad() = 0;
   virtual void save(torch::serialize::OutputArchive& ar) const = 0;
   virtual void load(torch::serialize::InputArchive& ar) = 0;

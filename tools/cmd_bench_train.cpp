@@ -416,8 +416,9 @@ nlohmann::json to_json(const Results& r, double images, double flops, double pea
                    {"imgs_per_s", images / py_med}, {"gflops_per_s", flops / py_med / 1e9}};
     j["speedup"] = py_med / cpp_med;
     j["speedup_cpu_s"] = median_of(r.py_cpu) / median_of(r.cpp_cpu);
-    j["speedups"] = paired_speedups(r);  // per repeat, Python over C++
-    j["speedup_paired_median"] = median_of(paired_speedups(r));
+    const std::vector<double> ratios = paired_speedups(r);  // per repeat, Python over C++
+    j["speedups"] = ratios;
+    j["speedup_paired_median"] = median_of(ratios);
   } else {
     j["python"] = {{"error", r.py_error}};
   }

@@ -13,15 +13,6 @@
 namespace tips::kernels {
 namespace {
 
-// Elements per piece: large enough that a piece outweighs the loop's per-task cost, small enough that the demo's
-// larger tensors (65k-200k elements) split across both threads.
-constexpr int64_t kPieceElements = 16384;
-
-struct Piece {
-  size_t slot;
-  int64_t begin, end;
-};
-
 template <typename T>
 avx512::AdamWCoefficients<T> coefficients(const AdamWSlot& s, const AdamWBetas& b, double grad_scale) {
   const double bc1 = 1.0 - std::pow(b.beta1, static_cast<double>(s.step));
@@ -71,14 +62,14 @@ void update_range(const AdamWSlot& slot, const avx512::AdamWCoefficients<T>& k, 
 
 template <typename T>
 void run_pieces(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, double grad_scale,
-                const std::vector<Piece>& pieces) {
+                const std::vector<detail::TensorPiece>& pieces) {
   std::vector<avx512::AdamWCoefficients<T>> scalars;
   scalars.reserve(slots.size());
   for (const auto& s : slots) scalars.push_back(coefficients<T>(s, betas, grad_scale));
   detail::parallel_for(0, static_cast<int64_t>(pieces.size()), 1, [&](int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) {
-      const Piece& piece = pieces[static_cast<size_t>(i)];
-      update_range<T>(slots[piece.slot], scalars[piece.slot], piece.begin, piece.end);
+      const detail::TensorPiece& piece = pieces[static_cast<size_t>(i)];
+      update_range<T>(slots[piece.tensor], scalars[piece.tensor], piece.begin, piece.end);
     }
   });
 }
@@ -104,10 +95,9 @@ bool fused_adamw_applies(const std::vector<AdamWSlot>& slots) {
 
 void fused_adamw(const std::vector<AdamWSlot>& slots, const AdamWBetas& betas, double grad_scale) {
   TORCH_CHECK(fused_adamw_applies(slots), "fused_adamw: CPU float32/float64 contiguous tensors of one dtype only");
-  std::vector<Piece> pieces;
-  for (size_t s = 0; s < slots.size(); ++s)
-    for (int64_t begin = 0, n = slots[s].param.numel(); begin < n; begin += kPieceElements)
-      pieces.push_back({s, begin, std::min(n, begin + kPieceElements)});
+  std::vector<int64_t> numels;
+  for (const auto& s : slots) numels.push_back(s.param.numel());
+  const auto pieces = detail::tensor_pieces(numels);
   if (slots.front().param.scalar_type() == torch::kDouble)
     run_pieces<double>(slots, betas, grad_scale, pieces);
   else

@@ -37,4 +37,24 @@ void ordered_column_sums(int64_t n_rows, int64_t grain, int64_t width, float* to
     for (int64_t c = 0; c < width; ++c) total[c] += sums[c];
 }
 
+// One tensor's element range [begin, end) of a list of tensors: the unit of work of the kernels that walk many
+// tensors in one parallel loop (AdamW, the gradients' sum of squares).
+struct TensorPiece {
+  size_t tensor;
+  int64_t begin, end;
+};
+
+// Elements per piece: large enough that a piece outweighs the loop's per-task cost, small enough that the demo's
+// larger tensors (65k-200k elements) split across both threads.
+constexpr int64_t kTensorPieceElements = 16384;
+
+// Tensors of `numels` elements cut, in order, into pieces of at most kTensorPieceElements.
+inline std::vector<TensorPiece> tensor_pieces(const std::vector<int64_t>& numels) {
+  std::vector<TensorPiece> pieces;
+  for (size_t t = 0; t < numels.size(); ++t)
+    for (int64_t begin = 0; begin < numels[t]; begin += kTensorPieceElements)
+      pieces.push_back({t, begin, std::min(numels[t], begin + kTensorPieceElements)});
+  return pieces;
+}
+
 }  // namespace tips::kernels::detail

@@ -11,13 +11,6 @@
 namespace tips::kernels {
 namespace {
 
-constexpr int64_t kSumPieceElements = 16384;  // as AdamW's pieces: the demo's larger tensors split across threads
-
-struct SumPiece {
-  size_t tensor;
-  int64_t begin, end;
-};
-
 // Eight independent float64 sums, so that the compiler can keep them in vector registers and the adds do not wait
 // on one another; then added together in a fixed order.
 template <typename T>
@@ -36,7 +29,7 @@ double piece_sum_of_squares(const T* x, int64_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-double piece_sum(const torch::Tensor& t, const SumPiece& p) {
+double piece_sum(const torch::Tensor& t, const detail::TensorPiece& p) {
   if (t.scalar_type() == torch::kDouble) return piece_sum_of_squares(t.data_ptr<double>() + p.begin, p.end - p.begin);
   return piece_sum_of_squares(t.data_ptr<float>() + p.begin, p.end - p.begin);
 }
@@ -54,14 +47,13 @@ bool fused_sum_of_squares_applies(const std::vector<torch::Tensor>& tensors) {
 double sum_of_squares(const std::vector<torch::Tensor>& tensors) {
   TORCH_CHECK(fused_sum_of_squares_applies(tensors),
               "sum_of_squares: CPU float32/float64 contiguous tensors only, and the fused kernels on");
-  std::vector<SumPiece> pieces;
-  for (size_t t = 0; t < tensors.size(); ++t)
-    for (int64_t begin = 0, n = tensors[t].numel(); begin < n; begin += kSumPieceElements)
-      pieces.push_back({t, begin, std::min(n, begin + kSumPieceElements)});
+  std::vector<int64_t> numels;
+  for (const auto& t : tensors) numels.push_back(t.numel());
+  const auto pieces = detail::tensor_pieces(numels);
   std::vector<double> sums(pieces.size(), 0.0);
   detail::parallel_for(0, static_cast<int64_t>(pieces.size()), 1, [&](int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) {
-      const SumPiece& p = pieces[static_cast<size_t>(i)];
+      const detail::TensorPiece& p = pieces[static_cast<size_t>(i)];
       sums[static_cast<size_t>(i)] = piece_sum(tensors[p.tensor], p);
     }
   });
